@@ -1,0 +1,175 @@
+// Package auth issues and checks sessions: HS256 JWTs carried in the
+// `session` cookie or an `Authorization: Bearer` header, revocable by `jti`.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
+)
+
+// CookieName is the name of the session cookie.
+const CookieName = "session"
+
+// Claims are a session's JWT claims: the user's id and email, plus iat, exp and jti.
+type Claims struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	jwt.RegisteredClaims
+}
+
+// Revocations is the list of revoked token ids, shared by every function.
+type Revocations interface {
+	Revoke(ctx context.Context, jti string, until time.Time) error
+	Revoked(ctx context.Context, jti string) (bool, error)
+}
+
+// Config is what sessions need from the environment.
+type Config struct {
+	Key []byte        // JWT_KEY, the HS256 secret
+	TTL time.Duration // SESSION_TTL, how long a token is valid
+	// InsecureCookie drops the cookie's Secure attribute, for a deployment
+	// served over plain HTTP on a developer's machine (SESSION_COOKIE_SECURE=false).
+	InsecureCookie bool
+}
+
+// ConfigFromEnv reads Config; cfg.Err reports what is missing.
+func ConfigFromEnv(cfg *config.Env) Config {
+	return Config{
+		Key:            []byte(cfg.Require("JWT_KEY")),
+		TTL:            cfg.Duration("SESSION_TTL", 24*time.Hour),
+		InsecureCookie: !cfg.Bool("SESSION_COOKIE_SECURE", true),
+	}
+}
+
+// Sessions issues, reads and revokes session tokens.
+type Sessions struct {
+	cfg     Config
+	revoked Revocations
+	parser  *jwt.Parser
+	now     func() time.Time
+}
+
+// NewSessions returns Sessions signing with cfg.Key and consulting revoked.
+func NewSessions(cfg Config, revoked Revocations) *Sessions {
+	return &Sessions{
+		cfg:     cfg,
+		revoked: revoked,
+		// Pinning the method refuses alg "none" and tokens signed with any
+		// other algorithm, whatever key they claim.
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+		),
+		now: time.Now,
+	}
+}
+
+// Issue signs a new session for the user.
+func (s *Sessions) Issue(id, email string) (string, *Claims, error) {
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		return "", nil, fmt.Errorf("issue session: %w", err)
+	}
+	now := s.now().Truncate(time.Second)
+	c := &Claims{ID: id, Email: email, RegisteredClaims: jwt.RegisteredClaims{
+		ID:        hex.EncodeToString(jti),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.TTL)),
+	}}
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cfg.Key)
+	if err != nil {
+		return "", nil, fmt.Errorf("issue session: %w", err)
+	}
+	return token, c, nil
+}
+
+// Current returns the session of r, or nil when r carries none that is
+// valid: a malformed, forged, expired or revoked token is no session at all.
+// The error is only for a revocation list that cannot be read.
+func (s *Sessions) Current(ctx context.Context, r *http.Request) (*Claims, error) {
+	token := tokenOf(r)
+	if token == "" {
+		return nil, nil
+	}
+	var c Claims
+	if _, err := s.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return s.cfg.Key, nil }); err != nil {
+		return nil, nil
+	}
+	if c.ID == "" || c.RegisteredClaims.ID == "" {
+		return nil, nil
+	}
+	revoked, err := s.revoked.Revoked(ctx, c.RegisteredClaims.ID)
+	if err != nil {
+		return nil, fmt.Errorf("check session %s: %w", c.RegisteredClaims.ID, err)
+	}
+	if revoked {
+		return nil, nil
+	}
+	return &c, nil
+}
+
+// Require returns the session of r, or the contract's 401.
+func (s *Sessions) Require(ctx context.Context, r *http.Request) (*Claims, error) {
+	c, err := s.Current(ctx, r)
+	if err == nil && c == nil {
+		err = httpapi.NotAuthorized()
+	}
+	return c, err
+}
+
+// Revoke denies c's token until it expires.
+func (s *Sessions) Revoke(ctx context.Context, c *Claims) error {
+	if err := s.revoked.Revoke(ctx, c.RegisteredClaims.ID, c.ExpiresAt.Time); err != nil {
+		return fmt.Errorf("revoke session %s: %w", c.RegisteredClaims.ID, err)
+	}
+	return nil
+}
+
+// SetCookie sets the session cookie for token, expiring with c.
+func (s *Sessions) SetCookie(w http.ResponseWriter, token string, c *Claims) {
+	http.SetCookie(w, s.cookie(token, c.ExpiresAt.Time))
+}
+
+// ClearCookie tells the client to drop its session cookie.
+func (s *Sessions) ClearCookie(w http.ResponseWriter) {
+	ck := s.cookie("", time.Unix(0, 0))
+	ck.MaxAge = -1
+	http.SetCookie(w, ck)
+}
+
+func (s *Sessions) cookie(value string, expires time.Time) *http.Cookie {
+	return &http.Cookie{
+		Name:     CookieName,
+		Value:    value,
+		Path:     "/",
+		Expires:  expires.UTC(),
+		HttpOnly: true,
+		Secure:   !s.cfg.InsecureCookie,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// tokenOf finds the token of r: a bearer token first, then the cookie.
+func tokenOf(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token)
+		}
+	}
+	if ck, err := r.Cookie(CookieName); err == nil {
+		return ck.Value
+	}
+	return ""
+}

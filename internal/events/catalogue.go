@@ -1,0 +1,132 @@
+// Package events is the catalogue of the CloudEvents the functions exchange,
+// and the means to publish and receive them.
+//
+// Every event has a type from the catalogue below, `source` /functions/<name>
+// of the function that decided it, `subject` the id of the entity it is about,
+// and an `id` fixed when the event is first written, so a re-send is a
+// duplicate that consumers recognise.
+package events
+
+import (
+	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
+
+	"github.com/ticketing-on-knative/ticketing/internal/money"
+)
+
+// The event types of API.md. Triggers filter on these exact strings.
+const (
+	TypeUserCreated    = "ticketing.user.created"
+	TypeUserUpdated    = "ticketing.user.updated"
+	TypeTicketCreated  = "ticketing.ticket.created"
+	TypeTicketUpdated  = "ticketing.ticket.updated"
+	TypeOrderCreated   = "ticketing.order.created"
+	TypeOrderCancelled = "ticketing.order.cancelled"
+	TypeOrderExpired   = "ticketing.order.expired"
+	TypeChargeCreated  = "ticketing.charge.created"
+)
+
+// Data is the payload of one event type of the catalogue.
+type Data interface {
+	EventType() string
+}
+
+// Catalogue lists every event type with the shape of its data, for code and
+// tests that must know them all (manifest checks, docs).
+var Catalogue = map[string]Data{
+	TypeUserCreated:    UserCreated{},
+	TypeUserUpdated:    UserUpdated{},
+	TypeTicketCreated:  TicketCreated{},
+	TypeTicketUpdated:  TicketUpdated{},
+	TypeOrderCreated:   OrderCreated{},
+	TypeOrderCancelled: OrderCancelled{},
+	TypeOrderExpired:   OrderExpired{},
+	TypeChargeCreated:  ChargeCreated{},
+}
+
+// Source is the CloudEvents source of events decided by the named function.
+func Source(function string) string { return "/functions/" + function }
+
+// UserCreated announces a sign-up. Subject: the user id.
+type UserCreated struct {
+	ID      string `json:"id"`
+	Email   string `json:"email"`
+	Version int64  `json:"version"`
+}
+
+// UserUpdated announces a change of email or password. Subject: the user id.
+type UserUpdated struct {
+	ID      string `json:"id"`
+	Email   string `json:"email"`
+	Version int64  `json:"version"`
+}
+
+// TicketCreated announces a new ticket. Subject: the ticket id.
+type TicketCreated struct {
+	ID      string      `json:"id"`
+	Version int64       `json:"version"`
+	Title   string      `json:"title"`
+	Price   money.Cents `json:"price"`
+	UserID  string      `json:"userId"`
+}
+
+// TicketUpdated announces any change of a ticket: an edit, a reservation
+// (OrderID set) or a release (OrderID empty). Subject: the ticket id.
+type TicketUpdated struct {
+	ID      string      `json:"id"`
+	Version int64       `json:"version"`
+	Title   string      `json:"title"`
+	Price   money.Cents `json:"price"`
+	UserID  string      `json:"userId"`
+	OrderID string      `json:"orderId,omitempty"`
+}
+
+// OrderCreated announces an order. Subject: the order id.
+type OrderCreated struct {
+	ID        string        `json:"id"`
+	Version   int64         `json:"version"`
+	Status    string        `json:"status"`
+	UserID    string        `json:"userId"`
+	ExpiresAt jsontime.Time `json:"expiresAt"`
+	Ticket    TicketPrice   `json:"ticket"`
+}
+
+// TicketPrice is the ticket of an order as OrderCreated carries it.
+type TicketPrice struct {
+	ID    string      `json:"id"`
+	Price money.Cents `json:"price"`
+}
+
+// OrderCancelled announces that an order was cancelled by its buyer or by
+// expiry. Subject: the order id.
+type OrderCancelled struct {
+	ID      string    `json:"id"`
+	Version int64     `json:"version"`
+	Ticket  TicketRef `json:"ticket"`
+}
+
+// TicketRef names the ticket of an order.
+type TicketRef struct {
+	ID string `json:"id"`
+}
+
+// OrderExpired says that an order's deadline passed. Subject: the order id.
+type OrderExpired struct {
+	OrderID   string        `json:"orderId"`
+	ExpiresAt jsontime.Time `json:"expiresAt"`
+}
+
+// ChargeCreated announces a successful payment. Subject: the order id.
+type ChargeCreated struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"orderId"`
+	StripeID string `json:"stripeId"`
+}
+
+func (UserCreated) EventType() string    { return TypeUserCreated }
+func (UserUpdated) EventType() string    { return TypeUserUpdated }
+func (TicketCreated) EventType() string  { return TypeTicketCreated }
+func (TicketUpdated) EventType() string  { return TypeTicketUpdated }
+func (OrderCreated) EventType() string   { return TypeOrderCreated }
+func (OrderCancelled) EventType() string { return TypeOrderCancelled }
+func (OrderExpired) EventType() string   { return TypeOrderExpired }
+func (ChargeCreated) EventType() string  { return TypeChargeCreated }

@@ -1,0 +1,47 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+)
+
+// Publisher sends events to a sink (the broker's ingress, $K_SINK) in binary
+// HTTP mode. An event counts as published only when the sink answers 2xx; the
+// RabbitMQ broker's ingress does that after its publisher confirm.
+type Publisher struct {
+	sink   string
+	client *http.Client
+}
+
+// NewPublisher returns a Publisher for sink with a per-send timeout.
+func NewPublisher(sink string, timeout time.Duration) *Publisher {
+	return &Publisher{sink: sink, client: &http.Client{Timeout: timeout}}
+}
+
+// Publish sends e and returns an error unless the sink accepted it.
+func (p *Publisher) Publish(ctx context.Context, e cloudevents.Event) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.sink, nil)
+	if err != nil {
+		return fmt.Errorf("publish %s %s: %w", e.Type(), e.ID(), err)
+	}
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
+		return fmt.Errorf("publish %s %s: encode: %w", e.Type(), e.ID(), err)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("publish %s %s: %w", e.Type(), e.ID(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("publish %s %s: sink answered %s: %s", e.Type(), e.ID(), resp.Status, body)
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+// Package httpapi holds what every HTTP function shares: the error shape and
+// status codes of API.md, JSON bodies in and out, and validation.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+)
+
+// Problem is one entry of an error body.
+type Problem struct {
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// Error is a failure the client can act on. It is written as
+// {"errors":[{"message":...,"field":...}]} with its status code.
+type Error struct {
+	Status   int
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Message
+		if p.Field != "" {
+			msgs[i] = p.Field + ": " + p.Message
+		}
+	}
+	return http.StatusText(e.Status) + ": " + strings.Join(msgs, "; ")
+}
+
+// BadRequest is a 400 for a broken business rule, such as "Email in use".
+func BadRequest(message string) *Error {
+	return &Error{Status: http.StatusBadRequest, Problems: []Problem{{Message: message}}}
+}
+
+// Invalid is a 400 for one field that fails validation.
+func Invalid(field, message string) *Error {
+	return &Error{Status: http.StatusBadRequest, Problems: []Problem{{Message: message, Field: field}}}
+}
+
+// NotAuthorized is the 401 for a missing session and for another user's resource.
+func NotAuthorized() *Error {
+	return &Error{Status: http.StatusUnauthorized, Problems: []Problem{{Message: "Not authorized"}}}
+}
+
+// NotFound is the 404 for an unknown entity or route.
+func NotFound() *Error {
+	return &Error{Status: http.StatusNotFound, Problems: []Problem{{Message: "Not Found"}}}
+}
+
+// Unavailable reports whether err means a dependency (database, Redis, the
+// broker, Stripe) could not be reached or did not answer in time, as opposed
+// to a bug. Such a failure is a 503: the client, or the broker, may retry.
+func Unavailable(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, mongo.ErrClientDisconnected) ||
+		errors.Is(err, redis.ErrPoolTimeout) ||
+		errors.Is(err, redis.ErrClosed) ||
+		mongo.IsNetworkError(err) ||
+		mongo.IsTimeout(err)
+}
+
+// WriteError writes err in the contract's shape. An *Error is the client's
+// problem and is written as it is; a dependency that is down becomes 503 with
+// a message that says so; anything else is our bug: a 500 that is logged.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *Error
+	switch {
+	case errors.As(err, &apiErr):
+		WriteJSON(w, apiErr.Status, map[string]any{"errors": apiErr.Problems})
+	case Unavailable(err):
+		logging.FromContext(r.Context()).Warn("dependency unavailable", "error", err.Error())
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": []Problem{{Message: "Service unavailable, please try again"}}})
+	default:
+		logging.FromContext(r.Context()).Error("request failed", "error", err.Error())
+		WriteJSON(w, http.StatusInternalServerError, map[string]any{"errors": []Problem{{Message: "Something went wrong"}}})
+	}
+}

@@ -1,0 +1,73 @@
+// Package mongodb opens the MongoDB connection a function uses, and keeps
+// the consumer inbox that dedupes events.
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+)
+
+// Connect returns a client for $MONGODB_URI and the database named by
+// $MONGODB_DATABASE, or name. It does not touch the network: the driver dials
+// on first use, so a cold start pays for the connection only in the request
+// that needs it. Timeouts are short, so a database that is down becomes a 503
+// in seconds rather than a hung request.
+func Connect(cfg *config.Env, name string) (*mongo.Client, *mongo.Database, error) {
+	uri := cfg.Require("MONGODB_URI")
+	dbName := cfg.String("MONGODB_DATABASE", name)
+	timeout := cfg.Duration("MONGODB_TIMEOUT", 5*time.Second)
+	if err := cfg.Err(); err != nil {
+		return nil, nil, err
+	}
+	opts := options.Client().ApplyURI(uri).
+		SetAppName(cfg.String("K_SERVICE", "ticketing")).
+		SetConnectTimeout(timeout).
+		SetServerSelectionTimeout(timeout).
+		SetTimeout(timeout)
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mongodb: %w", err)
+	}
+	return client, client.Database(dbName), nil
+}
+
+// Inbox records the events one consumer has applied, in its domain's
+// database, keyed by the consumer's name and the event's source and id.
+type Inbox struct {
+	coll     *mongo.Collection
+	consumer string
+}
+
+// NewInbox returns the inbox of consumer in db.
+func NewInbox(db *mongo.Database, consumer string) *Inbox {
+	return &Inbox{coll: db.Collection("inbox"), consumer: consumer}
+}
+
+// Seen reports whether the event with key was recorded.
+func (in *Inbox) Seen(ctx context.Context, key string) (bool, error) {
+	err := in.coll.FindOne(ctx, bson.D{{Key: "_id", Value: in.consumer + " " + key}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inbox %s: find %s: %w", in.consumer, key, err)
+	}
+	return true, nil
+}
+
+// Record remembers the event with key. Recording it twice is not an error.
+func (in *Inbox) Record(ctx context.Context, key string) error {
+	_, err := in.coll.InsertOne(ctx, bson.D{{Key: "_id", Value: in.consumer + " " + key}, {Key: "at", Value: time.Now()}})
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("inbox %s: record %s: %w", in.consumer, key, err)
+	}
+	return nil
+}
