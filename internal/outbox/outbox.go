@@ -21,7 +21,9 @@ import (
 )
 
 // Field is the document field that holds an entity's pending events. Domain
-// documents declare it as `Outbox []events.Pending `bson:"outbox,omitempty"“.
+// documents declare it as
+//
+//	Outbox []events.Pending `bson:"outbox,omitempty"`
 const Field = "outbox"
 
 // Publisher delivers one event to the broker.
