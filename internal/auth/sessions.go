@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // CookieName is the name of the session cookie.
@@ -57,6 +58,7 @@ type Sessions struct {
 	revoked Revocations
 	parser  *jwt.Parser
 	now     func() time.Time
+	close   func() error
 }
 
 // NewSessions returns Sessions signing with cfg.Key and consulting revoked.
@@ -172,4 +174,37 @@ func tokenOf(r *http.Request) string {
 		return ck.Value
 	}
 	return ""
+}
+
+// Open reads the session configuration from cfg and connects the revocation
+// list in Redis ($REDIS_URL); problems are recorded in cfg. Close releases
+// the connection.
+func Open(cfg *config.Env) *Sessions {
+	c := ConfigFromEnv(cfg)
+	rdb := redisdb.Open(cfg)
+	if rdb == nil {
+		return nil
+	}
+	s := NewSessions(c, NewRedisRevocations(rdb))
+	s.close = rdb.Close
+	return s
+}
+
+// Close releases the revocation list's connection.
+func (s *Sessions) Close() error {
+	if s == nil || s.close == nil {
+		return nil
+	}
+	return s.close()
+}
+
+// Begin issues a session for the user, sets its cookie on w and returns the
+// token, for the body of a sign-up or sign-in.
+func (s *Sessions) Begin(w http.ResponseWriter, id, email string) (string, error) {
+	token, c, err := s.Issue(id, email)
+	if err != nil {
+		return "", err
+	}
+	s.SetCookie(w, token, c)
+	return token, nil
 }

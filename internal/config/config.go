@@ -2,7 +2,9 @@
 //
 // Every getter records what is missing or malformed instead of failing at once,
 // so that Err reports all problems in one message and a misconfigured function
-// says everything that is wrong with it on its first start.
+// says everything that is wrong with it on its first start. Constructors that
+// take an *Env (mongodb.Open, auth.Open, ...) follow the same rule: they record
+// problems in it, and the function's Start returns Err before using them.
 package config
 
 import (
@@ -99,6 +101,11 @@ func (e *Env) Bool(name string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+// Invalid records that the value of name cannot be used, and why.
+func (e *Env) Invalid(name string, reason error) {
+	e.fail(name, "%v", reason)
 }
 
 // Err returns every problem recorded so far, or nil.

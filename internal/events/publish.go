@@ -10,6 +10,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
 )
 
 // Publisher sends events to a sink (the broker's ingress, $K_SINK) in binary
@@ -44,4 +46,10 @@ func (p *Publisher) Publish(ctx context.Context, e cloudevents.Event) error {
 		return fmt.Errorf("publish %s %s: sink answered %s: %s", e.Type(), e.ID(), resp.Status, body)
 	}
 	return nil
+}
+
+// PublisherFromEnv returns a Publisher for $K_SINK, which Knative's
+// SinkBinding sets to the broker's address; cfg.Err reports it missing.
+func PublisherFromEnv(cfg *config.Env) *Publisher {
+	return NewPublisher(cfg.Require("K_SINK"), cfg.Duration("PUBLISH_TIMEOUT", 5*time.Second))
 }

@@ -79,7 +79,7 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 		return 1
 	}
 	srv := &http.Server{
-		Handler:           middleware(log, routes(pattern, f)),
+		Handler:           Handler(pattern, f, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return logging.WithLogger(context.Background(), log) },
@@ -108,6 +108,12 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 	}
 	log.Info("stopped")
 	return code
+}
+
+// Handler is what Main serves: f at pattern, with request ids, logs and
+// panic recovery. Tests serve it with httptest.
+func Handler(pattern string, f Function, log *slog.Logger) http.Handler {
+	return middleware(log, routes(pattern, f))
 }
 
 // routes serves f at pattern only; any other path is a 404 and any other

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,17 +16,18 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 )
 
-// Connect returns a client for $MONGODB_URI and the database named by
-// $MONGODB_DATABASE, or name. It does not touch the network: the driver dials
-// on first use, so a cold start pays for the connection only in the request
-// that needs it. Timeouts are short, so a database that is down becomes a 503
-// in seconds rather than a hung request.
-func Connect(cfg *config.Env, name string) (*mongo.Client, *mongo.Database, error) {
+// Open returns a client for $MONGODB_URI and the database named by
+// $MONGODB_DATABASE, or name. Problems with the configuration are recorded in
+// cfg, and then both are nil. The client does not touch the network: the
+// driver dials on first use, so a cold start pays for the connection only in
+// the request that needs it. Timeouts are short, so a database that is down
+// becomes a 503 in seconds rather than a hung request.
+func Open(cfg *config.Env, name string) (*mongo.Client, *mongo.Database) {
 	uri := cfg.Require("MONGODB_URI")
 	dbName := cfg.String("MONGODB_DATABASE", name)
 	timeout := cfg.Duration("MONGODB_TIMEOUT", 5*time.Second)
-	if err := cfg.Err(); err != nil {
-		return nil, nil, err
+	if uri == "" {
+		return nil, nil
 	}
 	opts := options.Client().ApplyURI(uri).
 		SetAppName(cfg.String("K_SERVICE", "ticketing")).
@@ -34,9 +36,21 @@ func Connect(cfg *config.Env, name string) (*mongo.Client, *mongo.Database, erro
 		SetTimeout(timeout)
 	client, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mongodb: %w", err)
+		cfg.Invalid("MONGODB_URI", err)
+		return nil, nil
 	}
-	return client, client.Database(dbName), nil
+	return client, client.Database(dbName)
+}
+
+// Close disconnects client, which may be nil.
+func Close(ctx context.Context, client *mongo.Client) error {
+	if client == nil {
+		return nil
+	}
+	if err := client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("mongodb: disconnect: %w", err)
+	}
+	return nil
 }
 
 // Inbox records the events one consumer has applied, in its domain's
@@ -66,8 +80,16 @@ func (in *Inbox) Seen(ctx context.Context, key string) (bool, error) {
 // Record remembers the event with key. Recording it twice is not an error.
 func (in *Inbox) Record(ctx context.Context, key string) error {
 	_, err := in.coll.InsertOne(ctx, bson.D{{Key: "_id", Value: in.consumer + " " + key}, {Key: "at", Value: time.Now()}})
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err != nil && !IsDuplicateKey(err) {
 		return fmt.Errorf("inbox %s: record %s: %w", in.consumer, key, err)
 	}
 	return nil
+}
+
+// IsDuplicateKey reports whether err is a unique-index violation. MongoDB
+// answers E11000 for every write; FerretDB v1 does so for inserts but turns
+// a violation by an update into an InternalError carrying SQLite's message.
+func IsDuplicateKey(err error) bool {
+	return mongo.IsDuplicateKeyError(err) ||
+		(err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed"))
 }

@@ -2,7 +2,6 @@
 package redisdb
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -10,23 +9,23 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 )
 
-// Connect returns a client for $REDIS_URL. Like the MongoDB client it dials on
-// first use, and its timeouts are short so that a Redis that is down becomes
-// a 503 quickly.
-func Connect(cfg *config.Env) (*redis.Client, error) {
+// Open returns a client for $REDIS_URL, or nil after recording in cfg why it
+// cannot. Like the MongoDB client it dials on first use, and its timeouts are
+// short so that a Redis that is down becomes a 503 quickly.
+func Open(cfg *config.Env) *redis.Client {
 	url := cfg.Require("REDIS_URL")
 	timeout := cfg.Duration("REDIS_TIMEOUT", 2*time.Second)
-	if err := cfg.Err(); err != nil {
-		return nil, err
+	if url == "" {
+		return nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("configuration: REDIS_URL: %w", err)
+		cfg.Invalid("REDIS_URL", err)
+		return nil
 	}
 	opts.DialTimeout = timeout
 	opts.ReadTimeout = timeout
 	opts.WriteTimeout = timeout
 	opts.MaxRetries = 1
-	opts.ClientName = cfg.String("K_SERVICE", "")
-	return redis.NewClient(opts), nil
+	return redis.NewClient(opts)
 }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketing-on-knative/ticketing/internal/auth"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/users"
+)
+
+type fixture struct {
+	url   string
+	sink  *functest.Sink
+	store *users.Store
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL})
+	url := functest.Start(t, "PATCH /api/users/currentuser", New(), env) + "/api/users/currentuser"
+	return fixture{url: url, sink: sink, store: users.NewStore(functest.Database(t, env))}
+}
+
+func (fx fixture) user(t *testing.T, email string) (*users.User, string) {
+	t.Helper()
+	hash, err := auth.HashPassword("secret", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := fx.store.Create(t.Context(), email, hash, "/functions/test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, functest.Session(t, u.ID.Hex(), email)
+}
+
+func (fx fixture) patch(t *testing.T, token, body string) functest.Response {
+	t.Helper()
+	return functest.Do(t, functest.Request{Method: http.MethodPatch, URL: fx.url, Token: token, Body: body})
+}
+
+func TestUpdateUserChangesEmailAndPassword(t *testing.T) {
+	fx := setup(t)
+	u, token := fx.user(t, "gina@example.com")
+
+	res := fx.patch(t, token, `{"email":"Gina.New@Example.com","password":"newpass"}`)
+
+	if res.Status != http.StatusOK {
+		t.Fatalf("status %d, body %s", res.Status, res.Body)
+	}
+	var body users.SignedIn
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.ID != u.ID.Hex() || body.Email != "gina.new@example.com" || body.Token == "" {
+		t.Errorf("body %s", res.Body)
+	}
+	if !strings.Contains(res.Header.Get("Set-Cookie"), "session="+body.Token) {
+		t.Error("no new session cookie naming the new email")
+	}
+	stored, err := fx.store.ByID(t.Context(), u.ID.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Email != "gina.new@example.com" || stored.Version != 1 || !auth.CheckPassword(stored.Password, "newpass") {
+		t.Errorf("stored %+v, want the new email and password at version 1", stored)
+	}
+	e := fx.sink.Wait(t, 1)[0]
+	data, err := events.Decode[events.UserUpdated](e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Source() != "/functions/update-user" || e.Subject() != u.ID.Hex() ||
+		data != (events.UserUpdated{ID: u.ID.Hex(), Email: "gina.new@example.com", Version: 1}) {
+		t.Errorf("event from %s about %s with %+v", e.Source(), e.Subject(), data)
+	}
+	for _, p := range stored.Outbox {
+		if p.Type == events.TypeUserUpdated {
+			t.Errorf("published event still pending: %+v", p)
+		}
+	}
+}
+
+func TestUpdateUserRefuses(t *testing.T) {
+	fx := setup(t)
+	_, token := fx.user(t, "hank@example.com")
+	fx.user(t, "taken@example.com")
+
+	for _, tt := range []struct {
+		name, token, body string
+		status            int
+		want              string
+	}{
+		{"no session", "", `{"email":"x@example.com"}`, http.StatusUnauthorized, "Not authorized"},
+		{"forged session", "abc.def.ghi", `{"email":"x@example.com"}`, http.StatusUnauthorized, "Not authorized"},
+		{"bad email", token, `{"email":"nope"}`, http.StatusBadRequest, "email: Email must be valid"},
+		{"empty email", token, `{"email":""}`, http.StatusBadRequest, "email: Email must be valid"},
+		{"short password", token, `{"password":"abc"}`, http.StatusBadRequest, "password: Password must be between 4 and 20 characters"},
+		{"email in use, other case", token, `{"email":"TAKEN@example.com"}`, http.StatusBadRequest, "Email in use"},
+		{"malformed JSON", token, `{`, http.StatusBadRequest, "Request body is not valid JSON"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := fx.patch(t, tt.token, tt.body)
+			if res.Status != tt.status || strings.Join(functest.Problems(t, res.Body), "|") != tt.want {
+				t.Errorf("got %d %s, want %d %q", res.Status, res.Body, tt.status, tt.want)
+			}
+		})
+	}
+	if n := len(fx.sink.Events()); n != 0 {
+		t.Errorf("%d events published for refused updates", n)
+	}
+}
+
+func TestUpdateUserWithNothingToChangeChangesNothing(t *testing.T) {
+	fx := setup(t)
+	u, token := fx.user(t, "ivy@example.com")
+	res := fx.patch(t, token, `{}`)
+	if res.Status != http.StatusOK || !strings.Contains(res.Body, `"email":"ivy@example.com"`) {
+		t.Fatalf("got %d %s", res.Status, res.Body)
+	}
+	stored, err := fx.store.ByID(t.Context(), u.ID.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Version != 0 || len(fx.sink.Events()) != 0 {
+		t.Errorf("an empty update bumped the version to %d or published an event", stored.Version)
+	}
+}

@@ -1,0 +1,240 @@
+// Package functest runs a function's handler in a test the way the runtime
+// serves it, against the real test services, and records the events it
+// publishes.
+package functest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ticketing-on-knative/ticketing/internal/auth"
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+)
+
+// JWTKey signs the sessions of function tests.
+const JWTKey = "functest-jwt-key"
+
+// Env is a function's configuration for a test: a database of its own on
+// the test MongoDB, the test Redis, a JWT key, plus vars.
+func Env(t testing.TB, vars map[string]string) map[string]string {
+	t.Helper()
+	env := map[string]string{
+		"MONGODB_URI":      testenv.MongoURI(t),
+		"MONGODB_DATABASE": "t_" + testenv.Name(),
+		"REDIS_URL":        testenv.RedisURL(t),
+		"JWT_KEY":          JWTKey,
+		"K_SERVICE":        "test",
+		"PASSWORD_COST":    "4",
+	}
+	for k, v := range vars {
+		env[k] = v
+	}
+	return env
+}
+
+// Start starts f with env and serves it at pattern on an httptest server,
+// stopping both when the test ends. It returns the server's URL.
+func Start(t testing.TB, pattern string, f function.Function, env map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := f.Start(ctx, config.FromMap(env)); err != nil {
+		cancel()
+		t.Fatalf("start function: %v", err)
+	}
+	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
+	srv := httptest.NewServer(function.Handler(pattern, f, log))
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := f.Stop(context.Background()); err != nil {
+			t.Errorf("stop function: %v", err)
+		}
+	})
+	return srv.URL
+}
+
+// Database opens the database env names, for a test to arrange or inspect
+// the state behind a function.
+func Database(t testing.TB, env map[string]string) *mongo.Database {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(env["MONGODB_URI"]).SetTimeout(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client.Database(env["MONGODB_DATABASE"])
+}
+
+// Sessions returns the sessions of env, to issue or check tokens as the
+// functions do.
+func Sessions(t testing.TB, env map[string]string) *auth.Sessions {
+	t.Helper()
+	cfg := config.FromMap(env)
+	s := auth.Open(cfg)
+	if err := cfg.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Session returns a valid session token for a user, signed with JWTKey.
+func Session(t testing.TB, id, email string) string {
+	t.Helper()
+	s := auth.NewSessions(auth.Config{Key: []byte(JWTKey), TTL: time.Hour}, nil)
+	token, _, err := s.Issue(id, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// Request is one HTTP call of a test.
+type Request struct {
+	Method, URL, Body string
+	Token             string         // sent as a bearer token
+	Cookies           []*http.Cookie // sent as they are
+}
+
+// Response is what the call got.
+type Response struct {
+	Status  int
+	Body    string
+	Header  http.Header
+	Cookies []*http.Cookie
+}
+
+// Do sends r and reads the whole response.
+func Do(t testing.TB, r Request) Response {
+	t.Helper()
+	req, err := http.NewRequest(r.Method, r.URL, strings.NewReader(r.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	for _, c := range r.Cookies {
+		req.AddCookie(c)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.Method, r.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Response{Status: resp.StatusCode, Body: string(body), Header: resp.Header, Cookies: resp.Cookies()}
+}
+
+// Sink is a CloudEvents sink that records what it receives, standing in for
+// the broker's ingress. It answers 202 like the broker, or Status if set.
+type Sink struct {
+	URL string
+
+	mu     sync.Mutex
+	events []cloudevents.Event
+	status int
+}
+
+// NewSink starts a sink that lives as long as the test.
+func NewSink(t testing.TB) *Sink {
+	s := &Sink{status: http.StatusAccepted}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.status/100 == 2 {
+			s.events = append(s.events, *e)
+		}
+		w.WriteHeader(s.status)
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// SetStatus makes the sink answer status from now on; a non-2xx status
+// records nothing, like a broker that is down.
+func (s *Sink) SetStatus(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status = status
+}
+
+// Events returns the events received so far.
+func (s *Sink) Events() []cloudevents.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]cloudevents.Event(nil), s.events...)
+}
+
+// Wait returns the events received once there are n, or fails the test.
+func (s *Sink) Wait(t testing.TB, n int) []cloudevents.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := s.Events(); len(got) >= n {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("sink got %d events, want %d", len(s.Events()), n)
+	return nil
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() || os.Getenv("FUNCTEST_LOGS") != "" {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+// Problems returns the errors of a response body in the contract's shape as
+// "field: message", or the message alone when there is no field.
+func Problems(t testing.TB, body string) []string {
+	t.Helper()
+	var b struct {
+		Errors []struct{ Message, Field string }
+	}
+	if err := json.Unmarshal([]byte(body), &b); err != nil || b.Errors == nil {
+		t.Fatalf("body %q is not an error in the contract's shape: %v", body, err)
+	}
+	var out []string
+	for _, e := range b.Errors {
+		if e.Field != "" {
+			out = append(out, e.Field+": "+e.Message)
+		} else {
+			out = append(out, e.Message)
+		}
+	}
+	return out
+}

@@ -1,0 +1,198 @@
+// Package users is the users domain: accounts with a unique, lower-cased
+// email and a password hash, and the events that announce them.
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+)
+
+// User is an account as stored.
+type User struct {
+	ID       bson.ObjectID    `bson:"_id"`
+	Email    string           `bson:"email"`
+	Password string           `bson:"password"` // a bcrypt hash, never the password
+	Version  int64            `bson:"version"`
+	Outbox   []events.Pending `bson:"outbox,omitempty"`
+}
+
+// ErrEmailInUse is returned when another account has the email.
+var ErrEmailInUse = errors.New("email in use")
+
+// ErrNotFound is returned for an account that does not exist.
+var ErrNotFound = errors.New("user not found")
+
+// NormalizeEmail trims and lower-cases an address; emails are compared and
+// stored in this form.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// ValidEmail reports whether s is a plain address such as a@b.co.
+func ValidEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	domain := s[at+1:]
+	return strings.Contains(domain, ".") && !strings.HasSuffix(domain, ".") && !strings.HasPrefix(domain, ".")
+}
+
+// ValidPassword reports whether a password has 4 to 20 characters after trimming.
+func ValidPassword(s string) bool {
+	n := len([]rune(strings.TrimSpace(s)))
+	return n >= 4 && n <= 20
+}
+
+// Store keeps users in the users database.
+type Store struct {
+	coll *mongo.Collection
+
+	mu      sync.Mutex
+	indexed bool
+}
+
+// NewStore returns the store of db.
+func NewStore(db *mongo.Database) *Store {
+	return &Store{coll: db.Collection("users")}
+}
+
+// Outbox returns the outbox of the users collection.
+func (s *Store) Outbox(pub outbox.Publisher) *outbox.Outbox { return outbox.New(s.coll, pub) }
+
+// ensureIndex creates the unique index on email before the first write of
+// the process. It is lazy so that functions that only read never pay for it
+// on a cold start; it must precede every write, since the index, not a read
+// before the write, is what keeps emails unique.
+func (s *Store) ensureIndex(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.indexed {
+		return nil
+	}
+	_, err := s.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "email", Value: 1}},
+		Options: options.Index().SetUnique(true).SetName("email_unique"),
+	})
+	if err != nil {
+		return fmt.Errorf("create unique email index: %w", err)
+	}
+	s.indexed = true
+	return nil
+}
+
+// Create stores a new user with its UserCreated event pending in its outbox.
+// The email must be normalized and valid, the password already hashed.
+func (s *Store) Create(ctx context.Context, email, hash, source string, now time.Time) (*User, error) {
+	if err := s.ensureIndex(ctx); err != nil {
+		return nil, err
+	}
+	u := &User{ID: bson.NewObjectID(), Email: email, Password: hash}
+	created, err := events.NewPending(source, u.ID.Hex(), events.UserCreated{ID: u.ID.Hex(), Email: email}, now)
+	if err != nil {
+		return nil, err
+	}
+	u.Outbox = []events.Pending{created}
+	if _, err := s.coll.InsertOne(ctx, u); err != nil {
+		if mongodb.IsDuplicateKey(err) {
+			return nil, ErrEmailInUse
+		}
+		return nil, fmt.Errorf("create user %s: %w", u.ID.Hex(), err)
+	}
+	return u, nil
+}
+
+// ByEmail returns the user with the normalized email.
+func (s *Store) ByEmail(ctx context.Context, email string) (*User, error) {
+	return s.find(ctx, bson.D{{Key: "email", Value: email}})
+}
+
+// ByID returns the user with id.
+func (s *Store) ByID(ctx context.Context, id string) (*User, error) {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return s.find(ctx, bson.D{{Key: "_id", Value: oid}})
+}
+
+func (s *Store) find(ctx context.Context, filter bson.D) (*User, error) {
+	var u User
+	err := s.coll.FindOne(ctx, filter).Decode(&u)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	return &u, nil
+}
+
+// Change is an update of a user's email, password hash, or both; an empty
+// field is left as it is.
+type Change struct {
+	Email string
+	Hash  string
+}
+
+// Update applies c to the user with id, bumps its version and puts a
+// UserUpdated event in its outbox, in one conditional write on the version it
+// read, so two concurrent updates cannot both build on the same version.
+func (s *Store) Update(ctx context.Context, id string, c Change, source string, now time.Time) (*User, error) {
+	if err := s.ensureIndex(ctx); err != nil {
+		return nil, err
+	}
+	for {
+		u, err := s.ByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		set := bson.D{{Key: "version", Value: u.Version + 1}}
+		if c.Email != "" {
+			u.Email = c.Email
+			set = append(set, bson.E{Key: "email", Value: c.Email})
+		}
+		if c.Hash != "" {
+			set = append(set, bson.E{Key: "password", Value: c.Hash})
+		}
+		u.Version++
+		updated, err := events.NewPending(source, id, events.UserUpdated{ID: id, Email: u.Email, Version: u.Version}, now)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.coll.UpdateOne(ctx,
+			bson.D{{Key: "_id", Value: u.ID}, {Key: "version", Value: u.Version - 1}},
+			bson.D{{Key: "$set", Value: set}, outbox.Push(updated)})
+		if mongodb.IsDuplicateKey(err) {
+			return nil, ErrEmailInUse
+		}
+		if err != nil {
+			return nil, fmt.Errorf("update user %s: %w", id, err)
+		}
+		if res.MatchedCount == 1 {
+			u.Outbox = []events.Pending{updated}
+			return u, nil
+		}
+		// Another update won the version; read it and apply ours on top.
+	}
+}
+
+// SignedIn is the body of a successful sign-up or sign-in: the user and the
+// session token, for clients that send it as a bearer token.
+type SignedIn struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Token string `json:"token"`
+}
