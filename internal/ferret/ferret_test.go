@@ -10,40 +10,96 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/ticketing-on-knative/ticketing/internal/ferret"
 )
 
-// TestStartClose stores a document through the server's URI, and finds it
-// again after a restart on the same directory.
-func TestStartClose(t *testing.T) {
+// TestDataOutlivesRestart stores a document, and finds it again in a new
+// server on the same directory.
+func TestDataOutlivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	doc := bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: int32(1)}}
 
-	insert := func(ctx context.Context, c *mongo.Collection) error {
-		_, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}})
-		return err
+	first := start(t, dir)
+	coll := collection(t, first.URI(), options.Client())
+	if _, err := coll.InsertOne(t.Context(), doc); err != nil {
+		t.Fatal(err)
 	}
-	find := func(ctx context.Context, c *mongo.Collection) error {
-		return c.FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Err()
+	if err := coll.Database().Client().Disconnect(t.Context()); err != nil {
+		t.Fatal(err)
 	}
-	for i, step := range []func(context.Context, *mongo.Collection) error{insert, find} {
-		srv, err := ferret.Start(t.Context(), dir, log)
-		if err != nil {
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	coll = collection(t, start(t, dir).URI(), options.Client())
+	var got bson.D
+	if err := coll.FindOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !equal(got, doc) {
+		t.Errorf("after a restart, found %v, want %v", got, doc)
+	}
+}
+
+// TestURIIsTheProxy shows that clients get the proxy, not FerretDB: FerretDB
+// v1.24.2 answers an unacknowledged (w:0) write it should not answer, so on
+// a direct connection the next command reads that stray reply and fails
+// ("database response does not contain a cursor"). The proxy drops it.
+func TestURIIsTheProxy(t *testing.T) {
+	srv := start(t, t.TempDir())
+	coll := collection(t, srv.URI(), options.Client().SetMaxPoolSize(1)) // one connection: the next command follows on it
+	unacknowledged := coll.Database().Collection(coll.Name(), options.Collection().SetWriteConcern(writeconcern.Unacknowledged()))
+
+	for i := range 3 {
+		if _, err := unacknowledged.InsertOne(t.Context(), bson.D{{Key: "_id", Value: i}}); err != nil {
 			t.Fatal(err)
 		}
-		client, err := mongo.Connect(options.Client().ApplyURI(srv.URI()).SetTimeout(10 * time.Second))
-		if err != nil {
-			t.Fatal(err)
+		if err := coll.FindOne(t.Context(), bson.D{{Key: "_id", Value: i}}).Err(); err != nil {
+			t.Fatalf("find after a w:0 insert: %v", err)
 		}
-		if err := step(t.Context(), client.Database("app").Collection("things")); err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		if err := client.Disconnect(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+	}
+}
+
+func TestCloseStopsServing(t *testing.T) {
+	srv := start(t, t.TempDir())
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	coll := collection(t, srv.URI(), options.Client().SetServerSelectionTimeout(time.Second))
+	if _, err := coll.InsertOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}); err == nil {
+		t.Error("insert succeeded after Close")
+	}
+}
+
+// start runs a server on dir, closed when the test ends.
+func start(t *testing.T, dir string) *ferret.Server {
+	t.Helper()
+	srv, err := ferret.Start(context.Background(), dir, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
+	})
+	return srv
+}
+
+func collection(t *testing.T, uri string, opts *options.ClientOptions) *mongo.Collection {
+	t.Helper()
+	client, err := mongo.Connect(opts.ApplyURI(uri).SetTimeout(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client.Database("app").Collection("things")
+}
+
+func equal(a, b bson.D) bool {
+	x, _ := bson.Marshal(a)
+	y, _ := bson.Marshal(b)
+	return string(x) == string(y)
 }
