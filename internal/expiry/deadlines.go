@@ -42,6 +42,7 @@ func KeyPrefix(cfg *config.Env) string {
 // Scores and deadlines are Unix milliseconds.
 type Deadlines struct {
 	rdb       *redis.Client
+	prefix    string // p
 	keyPrefix string // p:order-expiry:
 	due       string // p:order-deadlines
 	expiresAt string // p:order-expires-at
@@ -51,6 +52,7 @@ type Deadlines struct {
 func NewDeadlines(rdb *redis.Client, prefix string) *Deadlines {
 	return &Deadlines{
 		rdb:       rdb,
+		prefix:    prefix,
 		keyPrefix: prefix + ":order-expiry:",
 		due:       prefix + ":order-deadlines",
 		expiresAt: prefix + ":order-expires-at",

@@ -1,0 +1,266 @@
+package expiry
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+)
+
+// sink is the broker's ingress as the source sees it: it accepts CloudEvents,
+// or refuses them with 503 while refuse is set.
+type sink struct {
+	URL      string
+	refuse   atomic.Bool
+	attempts atomic.Int64
+
+	mu       sync.Mutex
+	accepted map[string][]cloudevents.Event // by subject, the order id
+	arrived  map[string]time.Time           // first acceptance
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func newSink(t testing.TB) *sink {
+	s := &sink{accepted: map[string][]cloudevents.Event{}, arrived: map[string]time.Time{}}
+	rc := events.NewReceiver(func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+		now := time.Now()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.accepted[e.Subject()]) == 0 {
+			s.arrived[e.Subject()] = now
+		}
+		s.accepted[e.Subject()] = append(s.accepted[e.Subject()], e)
+		return nil, nil
+	}, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.attempts.Add(1)
+		if s.refuse.Load() {
+			http.Error(w, "broker unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		rc.ServeHTTP(w, r.WithContext(logging.WithLogger(r.Context(), quiet)))
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// events returns the events accepted for orderID.
+func (s *sink) events(orderID string) []cloudevents.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted[orderID]
+}
+
+// received reports whether an event was accepted for every one of ids.
+func (s *sink) received(ids []string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if len(s.accepted[id]) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOnce fails t unless exactly one event was accepted for each of ids
+// and none for any other order.
+func (s *sink) checkOnce(t testing.TB, ids []string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+		if n := len(s.accepted[id]); n != 1 {
+			t.Errorf("order %s: %d expiry events accepted, want 1", id, n)
+		}
+	}
+	for id, es := range s.accepted {
+		if !want[id] {
+			t.Errorf("order %s: %d expiry events accepted, want none", id, len(es))
+		}
+	}
+}
+
+// waitFor polls cond until it holds, and fails t if it does not within a
+// generous bound (this is a liveness check, not a timing assertion).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitForForgotten waits until the deadline of orderID has been removed, as
+// it is once the broker accepted the order's expiry.
+func waitForForgotten(t testing.TB, d *Deadlines, orderID string) {
+	t.Helper()
+	waitFor(t, "the deadline of "+orderID+" to be removed", func() bool {
+		_, ok, err := d.Deadline(context.Background(), orderID)
+		return err == nil && !ok
+	})
+}
+
+// logBuffer collects a source's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
+}
+
+// runSource runs s until the returned stop is called or the test ends. Its
+// logs go to the test's output and to the returned buffer.
+func runSource(t testing.TB, s *Source) (stop func(), logs *logBuffer) {
+	t.Helper()
+	logs = &logBuffer{}
+	log := logging.New(logs, "expiry-source", slog.LevelInfo)
+	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), log))
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if t.Failed() {
+				t.Logf("source logs:\n%s", logs.buf.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop, logs
+}
+
+// newSchedule returns a schedule of its own on rdb, removed when the test ends.
+func newSchedule(t testing.TB, rdb *redis.Client) *Deadlines {
+	prefix := "t" + testenv.Name()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := rdb.Keys(ctx, prefix+":*").Result()
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	return NewDeadlines(rdb, prefix)
+}
+
+// scheduleOrders schedules n orders due from first, one every step, and
+// returns their ids.
+func scheduleOrders(t testing.TB, d *Deadlines, n int, first time.Time, step time.Duration) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("order-%04d", i)
+		if err := d.Schedule(context.Background(), ids[i], first.Add(time.Duration(i)*step)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// redisServer is a redis-server of a test's own, for what must not disturb
+// the shared one: restarts, notifications switched off.
+type redisServer struct {
+	t    testing.TB
+	port int
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+}
+
+// startRedis starts redis-server on a free loopback port with args added to
+// its command line. It keeps its data in a directory of the test's, so a
+// restart with appendonly on keeps the schedule.
+func startRedis(t testing.TB, args ...string) *redisServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	r := &redisServer{t: t, port: port, dir: t.TempDir(), args: args}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		r.t.Fatalf("this test runs a redis-server of its own and none is installed: apt-get install redis-server (%v)", err)
+	}
+	args := append([]string{"--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--save", "", "--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)
+	r.cmd = exec.Command(bin, args...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
+	defer rdb.Close()
+	waitFor(r.t, "redis-server to answer", func() bool { return rdb.Ping(context.Background()).Err() == nil })
+}
+
+// stop shuts the server down as an operator would, with SIGTERM.
+func (r *redisServer) stop() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
+
+// connect returns a client of the Redis at url, set up as a function's.
+func connect(t testing.TB, url string) *redis.Client {
+	cfg := config.FromMap(map[string]string{"REDIS_URL": url})
+	rdb := redisdb.Open(cfg)
+	if err := cfg.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}

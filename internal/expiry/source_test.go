@@ -1,0 +1,157 @@
+package expiry
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+)
+
+func TestNotificationExpiresOrder(t *testing.T) {
+	t.Parallel()
+	d := newSchedule(t, connect(t, testenv.RedisURL(t)))
+	sink := newSink(t)
+	// A sweep only on start: the expiry can only come from the notification.
+	_, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
+	waitFor(t, "the source to subscribe", func() bool { return logs.contains("listening for expired keys") })
+	expiresAt := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
+
+	if err := d.Schedule(context.Background(), "o1", expiresAt); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
+	e := sink.events("o1")[0]
+	if e.Type() != events.TypeOrderExpired || e.Source() != "/functions/expiry-source" ||
+		e.Subject() != "o1" || e.ID() != eventID("o1") || !e.Time().Equal(expiresAt) {
+		t.Errorf("event attributes: %s", e)
+	}
+	data, err := events.Decode[events.OrderExpired](e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data.OrderID != "o1" || !data.ExpiresAt.Equal(expiresAt) {
+		t.Errorf("event data %+v, want order o1 expiring at %v", data, expiresAt)
+	}
+	waitForForgotten(t, d, "o1")
+}
+
+func TestSweepExpiresOrdersWithoutNotifications(t *testing.T) {
+	t.Parallel()
+	// A managed Redis: notifications off, and CONFIG refused.
+	srv := startRedis(t, "--notify-keyspace-events", "", "--rename-command", "CONFIG", "")
+	d := newSchedule(t, connect(t, srv.URL()))
+	sink := newSink(t)
+	_, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 200 * time.Millisecond})
+	expiresAt := time.Now().Add(300 * time.Millisecond)
+
+	ids := scheduleOrders(t, d, 3, expiresAt, 0)
+	if err := d.Forget(context.Background(), ids[2]); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, "the expiry events", func() bool { return sink.received(ids[:2]) })
+	sink.checkOnce(t, ids[:2]) // and none for the forgotten order, due at the same time
+	if !logs.contains("cannot enable keyspace notifications") {
+		t.Error("the source did not say that notifications cannot be enabled")
+	}
+}
+
+func TestExpiresOrdersThatExpiredWhileStopped(t *testing.T) {
+	t.Parallel()
+	rdb := connect(t, testenv.RedisURL(t))
+	d := newSchedule(t, rdb)
+	sink := newSink(t)
+	ids := scheduleOrders(t, d, 50, time.Now().Add(100*time.Millisecond), time.Millisecond)
+	// Nobody listens when the keys expire: their notifications are lost.
+	waitFor(t, "the keys to expire", func() bool {
+		n, err := rdb.Exists(context.Background(), d.keyPrefix+ids[0], d.keyPrefix+ids[len(ids)-1]).Result()
+		return err == nil && n == 0
+	})
+
+	stop, _ := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
+	waitFor(t, "the expiry events", func() bool { return sink.received(ids) })
+	stop()
+
+	sink.checkOnce(t, ids)
+	if n, err := rdb.ZCard(context.Background(), d.due).Result(); err != nil || n != 0 {
+		t.Errorf("%d deadlines left (%v), want none", n, err)
+	}
+}
+
+func TestTwoSourcesEmitEachExpiryOnce(t *testing.T) {
+	t.Parallel()
+	rdb := connect(t, testenv.RedisURL(t))
+	d := newSchedule(t, rdb)
+	sink := newSink(t)
+	pub := events.NewPublisher(sink.URL, 5*time.Second)
+	// Short sweeps, so that both paths of both sources contend for each expiry.
+	stop1, _ := runSource(t, &Source{Deadlines: d, Publisher: pub, SweepInterval: 50 * time.Millisecond})
+	stop2, _ := runSource(t, &Source{Deadlines: NewDeadlines(connect(t, testenv.RedisURL(t)), d.prefix), Publisher: pub, SweepInterval: 50 * time.Millisecond})
+
+	ids := scheduleOrders(t, d, 300, time.Now().Add(200*time.Millisecond), 3*time.Millisecond)
+
+	waitFor(t, "the expiry events", func() bool { return sink.received(ids) })
+	stop1()
+	stop2()
+	sink.checkOnce(t, ids)
+	if n, err := rdb.ZCard(context.Background(), d.due).Result(); err != nil || n != 0 {
+		t.Errorf("%d deadlines left (%v), want none", n, err)
+	}
+}
+
+func TestRefusingSinkKeepsDeadlineUntilAccepted(t *testing.T) {
+	t.Parallel()
+	d := newSchedule(t, connect(t, testenv.RedisURL(t)))
+	sink := newSink(t)
+	sink.refuse.Store(true)
+	runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 100 * time.Millisecond})
+
+	if err := d.Schedule(context.Background(), "o1", time.Now().Add(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+
+	waitFor(t, "the source to retry", func() bool { return sink.attempts.Load() >= 3 })
+	if _, ok, err := d.Deadline(context.Background(), "o1"); err != nil || !ok {
+		t.Fatalf("deadline dropped while the broker refused its event (%v)", err)
+	}
+	sink.refuse.Store(false)
+	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
+	waitForForgotten(t, d, "o1")
+	sink.checkOnce(t, []string{"o1"})
+}
+
+func TestSurvivesRedisRestart(t *testing.T) {
+	t.Parallel()
+	// Notifications off in the configuration, as after a restart that forgot
+	// CONFIG SET; appendonly keeps the schedule across the restart.
+	srv := startRedis(t, "--notify-keyspace-events", "", "--appendonly", "yes", "--appendfsync", "always")
+	d := newSchedule(t, connect(t, srv.URL()))
+	sink := newSink(t)
+	ctx := context.Background()
+	// A sweep only after each (re)subscription: the rest is notifications.
+	_, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
+	waitFor(t, "the source to enable notifications", func() bool { return logs.contains("enabled keyspace notifications") })
+
+	if err := d.Schedule(ctx, "before", time.Now().Add(200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the expiry before the restart", func() bool { return len(sink.events("before")) > 0 })
+
+	during := time.Now().Add(200 * time.Millisecond)
+	if err := d.Schedule(ctx, "during", during); err != nil {
+		t.Fatal(err)
+	}
+	srv.stop()
+	time.Sleep(time.Until(during) + 200*time.Millisecond) // the deadline passes while Redis is down
+	srv.start()
+	waitFor(t, "the expiry that fell due while Redis was down", func() bool { return len(sink.events("during")) > 0 })
+
+	if err := d.Schedule(ctx, "after", time.Now().Add(200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the expiry after the restart", func() bool { return len(sink.events("after")) > 0 })
+	sink.checkOnce(t, []string{"before", "during", "after"})
+}
