@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/expiry"
+	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+)
+
+// TestMain lets a test run this binary as the function itself.
+func TestMain(m *testing.M) {
+	if os.Getenv("EXPIRY_SOURCE_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
+	expired := make(chan cloudevents.Event, 10)
+	sink := httptest.NewServer(events.NewReceiver(func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+		expired <- e
+		return nil, nil
+	}, nil))
+	defer sink.Close()
+	port := freePort(t)
+	prefix := "t" + testenv.Name()
+	var logs bytes.Buffer
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		"EXPIRY_SOURCE_TEST_MAIN=1",
+		"PORT="+port,
+		"K_SERVICE=expiry-source",
+		"REDIS_URL="+testenv.RedisURL(t),
+		"K_SINK="+sink.URL,
+		"EXPIRY_KEY_PREFIX="+prefix,
+		"EXPIRY_SWEEP_INTERVAL=100ms",
+	)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	health := waitForHealth(t, "http://127.0.0.1:"+port+"/healthz")
+	if health != http.StatusOK {
+		t.Errorf("GET /healthz: %d, want 200", health)
+	}
+	deadlines := expiry.NewDeadlines(testenv.Redis(t), prefix)
+	t.Cleanup(func() { _ = deadlines.Forget(context.Background(), "o1") })
+	if err := deadlines.Schedule(context.Background(), "o1", time.Now().Add(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-expired:
+		if e.Type() != events.TypeOrderExpired || e.Subject() != "o1" {
+			t.Errorf("got %s %s, want the expiry of o1", e.Type(), e.Subject())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("no expiry event; logs:\n%s", logs.String())
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want 0; logs:\n%s", err, logs.String())
+	}
+	checkLogs(t, logs.Bytes())
+}
+
+func TestRefusesIncompleteConfiguration(t *testing.T) {
+	var logs bytes.Buffer
+	env := config.FromMap(map[string]string{"EXPIRY_SWEEP_INTERVAL": "often", "PORT": freePort(t)})
+
+	code := function.Main(context.Background(), "GET /healthz", New(), env, &logs)
+
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one log line saying what is wrong, got:\n%s", logs.String())
+	}
+	for _, want := range []string{"REDIS_URL", "K_SINK", "EXPIRY_SWEEP_INTERVAL"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("the message does not mention %s: %s", want, lines[0])
+		}
+	}
+}
+
+// checkLogs fails t unless every line is a JSON object naming the function.
+func checkLogs(t *testing.T, logs []byte) {
+	t.Helper()
+	sc := bufio.NewScanner(bytes.NewReader(logs))
+	for sc.Scan() {
+		var line struct {
+			Function string `json:"function"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil || line.Function != "expiry-source" {
+			t.Errorf("log line is not JSON naming the function: %s", sc.Text())
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// waitForHealth polls url until the process serves it, and returns the status.
+func waitForHealth(t *testing.T, url string) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+	}
+	t.Fatalf("%s never answered", url)
+	return 0
+}
