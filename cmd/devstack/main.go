@@ -1,0 +1,121 @@
+// Command devstack runs the whole ticketing system on one machine from its
+// Knative manifests: every function as its own scale-to-zero process, the
+// API on one address, a broker, and the services they need.
+//
+// Usage:
+//
+//	devstack [flags]                run the system (subcommand up, the default)
+//	devstack deps --env-file FILE   run only MongoDB, Redis and stripe-mock, for the tests
+//
+// Run `devstack -h` or `devstack deps -h` for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// A command is one of devstack's subcommands.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"up", "run the whole system (the default)", up},
+		{"deps", "run only MongoDB, Redis and stripe-mock, for the tests", deps},
+	}
+}
+
+// run dispatches to a subcommand and returns the exit code: 0 after a
+// clean stop, 2 for bad usage, 1 for anything else.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	name := "up"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, args, config.FromOS(), stdout, stderr)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		}
+		fmt.Fprintf(stderr, "devstack %s: %v\n", name, err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "devstack: unknown command %q; the commands are:\n", name)
+	for _, c := range commands() {
+		fmt.Fprintf(stderr, "  %-6s %s\n", c.name, c.summary)
+	}
+	return 2
+}
+
+// errUsage means the flags were wrong; the flag package has said how.
+var errUsage = errors.New("usage")
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %q\n", fs.Args())
+		return errUsage
+	}
+	return nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, nil)).With("component", "devstack")
+}
+
+func deps(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devstack deps", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envFile := fs.String("env-file", "", "write `export TEST_...=...` lines to this `file` once the services answer (required)")
+	data := fs.String("data", "", "keep the services' files in this `folder` (default: a temporary folder, removed on exit)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *envFile == "" {
+		fmt.Fprintln(stderr, "devstack deps: --env-file is required")
+		return errUsage
+	}
+	root, err := devstack.FindRoot(".")
+	if err != nil {
+		return err
+	}
+	return devstack.Deps(ctx, devstack.DepsOptions{Root: root, Data: *data, EnvFile: *envFile, Log: newLogger(stderr)})
+}
+
+func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+	return errors.New("not yet")
+}
