@@ -187,10 +187,10 @@ func (d Delivery) backoff(n int) time.Duration {
 // follows and where its dead letters go.
 type route struct {
 	Trigger
-	queue    string    // the RabbitMQ queue; a map key in memory
-	delivery Delivery  // the Trigger's, or else the Broker's
-	dead     *deadEnd  // nil when failed events are dropped
-	workers  int       // deliveries at once
+	queue    string   // the RabbitMQ queue; a map key in memory
+	delivery Delivery // the Trigger's, or else the Broker's
+	dead     *deadEnd // nil when failed events are dropped
+	workers  int      // deliveries at once
 }
 
 // deadEnd is a dead-letter queue and the sink it drains into. The Broker has

@@ -105,7 +105,8 @@ func (m *Memory) work(ctx context.Context, q *queue, handle func(context.Context
 			return
 		}
 		if err := handle(ctx, e); err != nil {
-			q.putBack(e)
+			q.putBack(e) // handle gives up only when ctx ends
+			return
 		}
 	}
 }
@@ -161,6 +162,9 @@ func (q *queue) signal() {
 
 func (q *queue) pop(ctx context.Context) (*event.Event, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		q.mu.Lock()
 		if len(q.events) > 0 {
 			e := q.events[0]
