@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/auth"
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/tickets"
+)
+
+// Function lets a seller change the title and price of a ticket no order
+// holds, and announces it with ticketing.ticket.updated.
+type Function struct {
+	mongo     *mongo.Client
+	tickets   *tickets.Store
+	outbox    *outbox.Outbox
+	sessions  *auth.Sessions
+	stopSweep func()
+}
+
+// New returns the function; Start prepares it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration, opens the clients, and schedules a sweep of
+// the events an earlier instance may have left unpublished.
+func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	client, db := mongodb.Open(cfg, "tickets")
+	sessions := auth.Open(cfg)
+	publisher := events.PublisherFromEnv(cfg)
+	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	if err := cfg.Err(); err != nil {
+		return err
+	}
+	f.mongo, f.sessions = client, sessions
+	f.tickets = tickets.NewStore(db)
+	f.outbox = f.tickets.Outbox(publisher)
+	f.stopSweep = f.tickets.SweepSoon(ctx, publisher, sweepAfter)
+	return nil
+}
+
+// Handle serves PUT /api/tickets/{id}. Its checks come in the contract's
+// order: the session, the body, the ticket, its reservation, its owner.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	session, err := f.sessions.Require(r.Context(), r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	var in tickets.Input
+	if err := httpapi.Decode(w, r, &in); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	title, price, err := in.Validate()
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	t, err := f.tickets.Edit(r.Context(), r.PathValue("id"), session.ID, title, price, events.Source("update-ticket"), time.Now())
+	switch {
+	case errors.Is(err, tickets.ErrNotFound):
+		err = httpapi.NotFound()
+	case errors.Is(err, tickets.ErrReserved):
+		err = httpapi.BadRequest("Cannot edit a reserved ticket")
+	case errors.Is(err, tickets.ErrNotOwner):
+		err = httpapi.NotAuthorized()
+	}
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := f.outbox.Publish(r.Context(), t.ID, t.Outbox...); err != nil {
+		logging.FromContext(r.Context()).Warn("ticket updated; event left for the outbox sweep", "error", err.Error())
+	}
+	httpapi.WriteJSON(w, http.StatusOK, t.JSON())
+}
+
+// Stop ends the sweep and closes the clients.
+func (f *Function) Stop(ctx context.Context) error {
+	if f.stopSweep != nil {
+		f.stopSweep()
+	}
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
+}
