@@ -399,3 +399,47 @@ func checkErrorExtensions(t *testing.T, dl *event.Event, dest, code, data string
 			dl.ID(), ext["knativeerrordest"], ext["knativeerrorcode"], ext["knativeerrordata"], dest, code, data)
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	for _, c := range []struct {
+		spec Delivery
+		want []time.Duration // before retries 1, 2, 3...
+	}{
+		{Delivery{BackoffPolicy: BackoffExponential, BackoffDelay: 500 * time.Millisecond},
+			[]time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}},
+		{Delivery{BackoffPolicy: BackoffLinear, BackoffDelay: 500 * time.Millisecond},
+			[]time.Duration{500 * time.Millisecond, time.Second, 1500 * time.Millisecond}},
+		{Delivery{}, []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}},
+	} {
+		for i, want := range c.want {
+			if got := c.spec.backoff(i + 1); got != want {
+				t.Errorf("%+v: wait before retry %d is %s, want %s", c.spec, i+1, got, want)
+			}
+		}
+	}
+	if got := (Delivery{BackoffDelay: time.Second}).backoff(200); got != maxBackoff {
+		t.Errorf("a schedule that overflows waits %s, want %s", got, maxBackoff)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	valid := Config{Namespace: "tickets", Name: "default", UID: "u1",
+		Delivery: Delivery{Retry: 3, DeadLetterSink: "http://dead-letter.tickets/"},
+		Triggers: []Trigger{{Name: "t", Filter: map[string]string{"type": "x"}, Subscriber: "http://sub/"}}}
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	invalid := Config{
+		Delivery: Delivery{Retry: -1, BackoffPolicy: "fibonacci", DeadLetterSink: "dead-letter"},
+		Triggers: []Trigger{
+			{Name: "t", Filter: map[string]string{"x-match": "any", "Type": "x"}, Subscriber: "/relative", Parallelism: 1001},
+			{Name: "t", Subscriber: "http://sub/"},
+		},
+	}
+	err := invalid.Validate()
+	for _, problem := range []string{"UID", "retry -1", "fibonacci", "dead-letter sink", `"x-match"`, `"Type"`, "subscriber", "parallelism", "used twice"} {
+		if err == nil || !strings.Contains(err.Error(), problem) {
+			t.Errorf("Validate does not report %s: %v", problem, err)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+)
+
+func TestRabbitMQTopology(t *testing.T) {
+	rabbit := testenv.RabbitMQURL(t)
+	uid := testenv.Name()
+	cfg := Config{
+		Namespace: "tickets", Name: "default", UID: uid,
+		Delivery: quick(1, "http://127.0.0.1:1/dead-letters"),
+		Triggers: []Trigger{
+			{Name: "orders", Filter: map[string]string{"type": "order.created"}, Subscriber: "http://127.0.0.1:1/"},
+			{Name: "tickets", Filter: map[string]string{"type": "ticket.created"}, Subscriber: "http://127.0.0.1:1/",
+				Delivery: quick(2, "http://127.0.0.1:1/ticket-dead-letters")},
+		},
+	}
+	b, err := NewRabbitMQ(rabbit, cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ingress := httptest.NewServer(b)
+	defer ingress.Close()
+
+	conn, err := amqp.Dial(rabbit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchanges := []string{
+		"b.tickets.default." + uid,
+		"b.tickets.default.dlx." + uid,
+		"t.tickets.default.tickets.dlx." + uid,
+	}
+	queues := []string{
+		"t.tickets.default.orders." + uid,
+		"t.tickets.default.tickets." + uid,
+		"b.tickets.default.dlq." + uid,
+		"t.tickets.default.tickets.dlq." + uid,
+	}
+	for _, name := range exchanges {
+		if err := ch.ExchangeDeclarePassive(name, amqp.ExchangeHeaders, true, false, false, false, nil); err != nil {
+			t.Fatalf("exchange %s: %v", name, err)
+		}
+	}
+	for _, name := range queues {
+		// RabbitMQ refuses a declaration that differs from the queue's:
+		// this one passes only for a durable quorum queue.
+		if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
+			t.Fatalf("queue %s is not a durable quorum queue: %v", name, err)
+		}
+	}
+
+	// Before Run, the event waits in its queue as eventing-rabbitmq writes it.
+	e := newEvent("e1", "order.created")
+	e.SetSubject("order-1")
+	e.SetExtension("flag", "yes")
+	accepted(t, ingress.URL, e)
+	m, found, err := ch.Get("t.tickets.default.orders."+uid, false)
+	if err != nil || !found {
+		t.Fatalf("orders queue: found %v, %v", found, err)
+	}
+	want := amqp.Table{"specversion": "1.0", "id": "e1", "type": "order.created", "source": "/tests/broker",
+		"subject": "order-1", "datacontenttype": "application/json", "flag": "yes"}
+	for k, v := range want {
+		if m.Headers[k] != v {
+			t.Errorf("header %s = %v, want %v (headers %v)", k, m.Headers[k], v, m.Headers)
+		}
+	}
+	if m.MessageId != "e1" || m.DeliveryMode != amqp.Persistent || m.ContentType != "application/json" || string(m.Body) != string(e.Data()) {
+		t.Errorf("message id %q, delivery mode %d, content type %q, body %s", m.MessageId, m.DeliveryMode, m.ContentType, m.Body)
+	}
+	if _, found, _ := ch.Get("t.tickets.default.tickets."+uid, false); found {
+		t.Error("the tickets trigger's queue got an order event")
+	}
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range queues {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.QueueDeclarePassive(name, true, false, false, false, nil); !isNotFound(err) {
+			t.Errorf("queue %s after Delete: %v, want not found", name, err)
+		}
+	}
+}
+
+func TestNewRabbitMQFailsWhenRabbitMQIsUnreachable(t *testing.T) {
+	cfg := Config{Namespace: "test", Name: "default", UID: "unreachable"}
+	if _, err := NewRabbitMQ("amqp://guest:guest@127.0.0.1:1/", cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("NewRabbitMQ succeeded without RabbitMQ")
+	}
+}
+
+// TestRabbitMQRestartLosesNothing restarts the shared RabbitMQ while events
+// are published and delivered: the ingress refuses events while it is down,
+// and every event it accepted is delivered once it is back.
+func TestRabbitMQRestartLosesNothing(t *testing.T) {
+	rabbit := testenv.RabbitMQURL(t)
+	sub := newSubscriber(t, func(w http.ResponseWriter, _ *event.Event, _ int) {
+		// Slower than the publisher, so that a backlog is in flight,
+		// prefetched and not acknowledged, when RabbitMQ goes down.
+		time.Sleep(25 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	ingress := start(t, "rabbitmq", Config{Triggers: []Trigger{
+		{Name: "t", Subscriber: sub.URL, Parallelism: 2, Delivery: quick(5, "")},
+	}})
+
+	restarted := make(chan error, 1)
+	go func() { restarted <- restartRabbitMQ(rabbit, 2) }()
+	taken := map[string]bool{}
+	refused := 0
+	after := -1 // events still to publish once RabbitMQ is back
+	for i := 0; after != 0; i++ {
+		select {
+		case err := <-restarted:
+			if err != nil {
+				t.Fatalf("restart RabbitMQ: %v", err)
+			}
+			after = 20
+		default:
+		}
+		if after > 0 {
+			after--
+		}
+		e := newEvent(fmt.Sprintf("e%d", i), "order.created")
+		// Publish as a function's outbox does: until the broker takes it.
+		for send(t, ingress, e) != http.StatusAccepted {
+			refused++
+			time.Sleep(20 * time.Millisecond)
+		}
+		taken[e.ID()] = true
+		time.Sleep(5 * time.Millisecond)
+	}
+	if refused == 0 {
+		t.Error("the ingress accepted every event while RabbitMQ restarted")
+	}
+	events, deliveries := len(taken), 0
+	for len(taken) > 0 {
+		delete(taken, sub.next(t).ID())
+		deliveries++
+	}
+	t.Logf("delivered all %d events accepted, in %d deliveries; %d posts refused during the restart", events, deliveries, refused)
+}
+
+// restartRabbitMQ runs the project's scripts/rabbitmq restart on the node
+// that serves url, with the node's application down for the given seconds.
+func restartRabbitMQ(rabbit string, down int) error {
+	root, err := repositoryRoot()
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(rabbit)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(root, "scripts", "rabbitmq"), "restart", fmt.Sprint(down))
+	cmd.Env = append(os.Environ(), "RABBITMQ_TEST_PORT="+u.Port())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// repositoryRoot is the directory of go.mod above the working directory.
+func repositoryRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func isNotFound(err error) bool {
+	var amqpErr *amqp.Error
+	return errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound && strings.Contains(amqpErr.Reason, "NOT_FOUND")
+}
