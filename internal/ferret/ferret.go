@@ -43,7 +43,7 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Server, error) {
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:    slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "ferretdb"),
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		SQLiteURL: sqliteURL(dir),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ferret: start FerretDB in %s: %w", dir, err)
@@ -69,6 +69,15 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Server, error) {
 		}
 	})
 	return s, nil
+}
+
+// sqliteURL stores FerretDB's databases in dir. FerretDB runs SQLite in WAL
+// mode; synchronous=normal then keeps every commit through a crash of the
+// process and only risks the last ones if the machine loses power, which a
+// local development store can afford: it makes a write about a third cheaper
+// (an InsertOne went from 600-700 µs to 360-470 µs).
+func sqliteURL(dir string) string {
+	return "file:" + dir + "/?_pragma=synchronous(normal)"
 }
 
 // newMu serializes ferretdb.New, which writes a variable of FerretDB's own

@@ -1,18 +1,18 @@
-package mongoproxy_test
+package mongoproxy
 
 // The proxy's cost, one client doing one command at a time against an
 // embedded FerretDB (SQLite in a temporary directory), directly and through
 // the proxy:
 //
-//	go test -run '^$' -bench . -count 4 ./internal/mongoproxy/
+//	go test -run '^$' -bench . -count 3 ./internal/mongoproxy/
 //
-// On 2026-11-25 (2-core AMD EPYC, Go 1.26, load average 2.3-5.2 from other
-// work on the machine, so the spread is wide), two runs gave per operation:
+// On 2026-11-25 (2-core AMD EPYC, Go 1.26, load average 4-8 from other work
+// on the machine, so the spread is wide), two runs gave per operation:
 //
 //	            direct          through the proxy
-//	InsertOne   567-685 µs      619-810 µs      about +10%
-//	FindOne     1.29-1.77 ms    1.30-1.64 ms    no difference beyond noise
-//	Ping        75-104 µs       100-144 µs      the proxy's own cost: 25-40 µs
+//	InsertOne   344-508 µs      347-521 µs      no difference beyond noise
+//	FindOne     1.31-1.70 ms    1.38-1.74 ms    no difference beyond noise
+//	Ping        74-106 µs       104-127 µs      the proxy's own cost: 25-30 µs
 //
 // The proxy's fixed cost is a second loopback hop each way; next to
 // FerretDB's own work it is small. What serializing costs under concurrency
@@ -76,7 +76,7 @@ func BenchmarkPing(b *testing.B) {
 // through a proxy.
 func each(b *testing.B, bench func(*testing.B, *mongo.Collection)) {
 	direct := startFerretDB(b)
-	proxied := startProxy(b, direct)
+	proxied := startProxy(b, host(b, direct)).URI()
 	for _, target := range []struct{ name, uri string }{{"direct", direct}, {"proxy", proxied}} {
 		b.Run(target.name, func(b *testing.B) {
 			coll := connect(b, target.uri).Database("bench").Collection("docs")

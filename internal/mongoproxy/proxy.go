@@ -43,8 +43,12 @@ type Proxy struct {
 }
 
 // Listen listens on addr for clients of the MongoDB server at upstream
-// (host:port). Serve then accepts them.
+// (host:port). Serve then accepts them. The proxy logs what ends a
+// connection abnormally to log, or to slog's default logger if log is nil.
 func Listen(addr, upstream string, log *slog.Logger) (*Proxy, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mongoproxy: listen on %s: %w", addr, err)

@@ -195,23 +195,30 @@ func serveFake(t *testing.T, serve func(net.Conn)) *Proxy {
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { _ = conn.Close() })
-			go serve(conn)
+			go func() {
+				defer conn.Close()
+				serve(conn)
+			}()
 		}
 	}()
+	return startProxy(t, ln.Addr().String())
+}
 
-	p, err := Listen("127.0.0.1:0", ln.Addr().String(), slog.New(slog.NewTextHandler(os.Stderr, nil)))
+// startProxy runs a proxy to upstream (host:port) until the test ends.
+func startProxy(tb testing.TB, upstream string) *Proxy {
+	tb.Helper()
+	p, err := Listen("127.0.0.1:0", upstream, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(context.Background()) }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := p.Close(); err != nil {
-			t.Error(err)
+			tb.Error(err)
 		}
 		if err := <-done; err != nil {
-			t.Error(err)
+			tb.Error(err)
 		}
 	})
 	return p
