@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/tickets"
+)
+
+// Function frees an order's ticket when the order is cancelled, if that
+// order still holds it, and announces it with ticketing.ticket.updated. A
+// cancellation that arrives before its order's creation is remembered on the
+// ticket, so that the creation, when it comes, reserves nothing.
+type Function struct {
+	mongo     *mongo.Client
+	tickets   *tickets.Store
+	outbox    *outbox.Outbox
+	receiver  *events.Receiver
+	stopSweep func()
+}
+
+// New returns the function; Start prepares it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration, opens the clients, and schedules a sweep of
+// the events an earlier instance may have left unpublished.
+func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	client, db := mongodb.Open(cfg, "tickets")
+	publisher := events.PublisherFromEnv(cfg)
+	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	if err := cfg.Err(); err != nil {
+		return err
+	}
+	f.mongo = client
+	f.tickets = tickets.NewStore(db)
+	f.outbox = f.tickets.Outbox(publisher)
+	// The ticket remembers the orders it released: no inbox needed.
+	f.receiver = events.NewReceiver(f.release, nil)
+	f.stopSweep = f.tickets.SweepSoon(ctx, publisher, sweepAfter)
+	return nil
+}
+
+// Handle serves the Trigger on ticketing.order.cancelled.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
+
+func (f *Function) release(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	order, err := events.Decode[events.OrderCancelled](e)
+	if err != nil {
+		return nil, err
+	}
+	t, err := f.tickets.Release(ctx, order.Ticket.ID, order.ID, events.Source("release-ticket"), time.Now())
+	if errors.Is(err, tickets.ErrNotFound) {
+		return nil, events.Permanent(fmt.Errorf("order %s: ticket %s: %w", order.ID, order.Ticket.ID, err))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := f.outbox.Publish(ctx, t.ID, t.Outbox...); err != nil {
+		logging.FromContext(ctx).Warn("ticket released; event left for the outbox sweep", "error", err.Error())
+	}
+	return nil, nil
+}
+
+// Stop ends the sweep and closes the database client.
+func (f *Function) Stop(ctx context.Context) error {
+	if f.stopSweep != nil {
+		f.stopSweep()
+	}
+	return mongodb.Close(ctx, f.mongo)
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/tickets"
+)
+
+type fixture struct {
+	url   string
+	sink  *functest.Sink
+	store *tickets.Store
+	// elsewhere publishes what the test arranges, as the functions that
+	// made those changes would have.
+	elsewhere *outbox.Outbox
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL})
+	url := functest.Start(t, "POST /", New(), env)
+	store := tickets.NewStore(functest.Database(t, env))
+	return fixture{url: url, sink: sink, store: store, elsewhere: store.Outbox(events.NewPublisher(functest.NewSink(t).URL, time.Second))}
+}
+
+// arrange returns what checks a change the test makes and publishes its
+// event elsewhere: arrange(t)(fx.store.Create(...)).
+func (fx fixture) arrange(t *testing.T) func(*tickets.Ticket, error) *tickets.Ticket {
+	return func(tk *tickets.Ticket, err error) *tickets.Ticket {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.elsewhere.Publish(t.Context(), tk.ID, tk.Outbox...); err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+}
+
+// reserved returns a ticket held by a new order, and the order's id.
+func (fx fixture) reserved(t *testing.T) (*tickets.Ticket, string) {
+	t.Helper()
+	tk := fx.arrange(t)(fx.store.Create(t.Context(), "Concert", 2000, "seller-1", "/functions/create-ticket", time.Now()))
+	order := bson.NewObjectID().Hex()
+	fx.arrange(t)(fx.store.Reserve(t.Context(), tk.ID.Hex(), order, "/functions/reserve-ticket", time.Now()))
+	return tk, order
+}
+
+func orderCancelled(t *testing.T, ticketID, orderID string) cloudevents.Event {
+	t.Helper()
+	p, err := events.NewPending("/functions/cancel-order", orderID, events.OrderCancelled{
+		ID: orderID, Version: 1, Ticket: events.TicketRef{ID: ticketID},
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Event()
+}
+
+// deliver posts e as the broker does, in binary mode, and returns the status.
+func deliver(t *testing.T, url string, e cloudevents.Event) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (fx fixture) state(t *testing.T, id bson.ObjectID) string {
+	t.Helper()
+	tk, err := fx.store.ByID(t.Context(), id.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("v%d:%s", tk.Version, tk.OrderID)
+}
+
+func TestReleaseTicketOnOrderCancelledOnce(t *testing.T) {
+	fx := setup(t)
+	tk, order := fx.reserved(t)
+	e := orderCancelled(t, tk.ID.Hex(), order)
+
+	for i := range 2 {
+		if status := deliver(t, fx.url, e); status != http.StatusOK {
+			t.Fatalf("delivery %d: status %d", i, status)
+		}
+	}
+
+	if got := fx.state(t, tk.ID); got != "v2:" {
+		t.Errorf("ticket %s, want v2: (free)", got)
+	}
+	got := fx.sink.Wait(t, 1)
+	d, err := events.Decode[events.TicketUpdated](got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Source() != "/functions/release-ticket" ||
+		d != (events.TicketUpdated{ID: tk.ID.Hex(), Version: 2, Title: "Concert", Price: 2000, UserID: "seller-1"}) {
+		t.Errorf("announced %d events, first from %s with %+v; want one release at version 2", len(got), got[0].Source(), d)
+	}
+}
+
+// TestReleaseTicketBeforeReservation delivers a cancellation before its
+// order's creation has reserved the ticket: acknowledged, nothing visible
+// changes, and the creation arriving later leaves the ticket for sale.
+func TestReleaseTicketBeforeReservation(t *testing.T) {
+	fx := setup(t)
+	tk := fx.arrange(t)(fx.store.Create(t.Context(), "Concert", 2000, "seller-1", "/functions/create-ticket", time.Now()))
+	order := bson.NewObjectID().Hex()
+
+	if status := deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), order)); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	if got := fx.state(t, tk.ID); got != "v0:" {
+		t.Fatalf("ticket %s, want v0: (unchanged)", got)
+	}
+	// reserve-ticket then gets the late creation.
+	if _, err := fx.store.Reserve(t.Context(), tk.ID.Hex(), order, "/functions/reserve-ticket", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := fx.state(t, tk.ID); got != "v0:" {
+		t.Errorf("ticket %s after the late creation, want v0: (free)", got)
+	}
+	if n := len(fx.sink.Events()); n != 0 {
+		t.Errorf("%d events announced, want none", n)
+	}
+}
+
+// TestReleaseTicketOfAnotherOrderLeavesHolder: the cancellation of an order
+// that never held the ticket does not free it from the order that does.
+func TestReleaseTicketOfAnotherOrderLeavesHolder(t *testing.T) {
+	fx := setup(t)
+	tk, holder := fx.reserved(t)
+	if status := deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), bson.NewObjectID().Hex())); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	if got := fx.state(t, tk.ID); got != "v1:"+holder {
+		t.Errorf("ticket %s, want v1:%s", got, holder)
+	}
+}
+
+func TestReleaseTicketDropsEventsThatCanNeverApply(t *testing.T) {
+	fx := setup(t)
+	for name, ticketID := range map[string]string{"unknown ticket": bson.NewObjectID().Hex(), "malformed ticket id": "x"} {
+		if status := deliver(t, fx.url, orderCancelled(t, ticketID, bson.NewObjectID().Hex())); status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
+		}
+	}
+	wrongType := orderCancelled(t, bson.NewObjectID().Hex(), bson.NewObjectID().Hex())
+	wrongType.SetType(events.TypeOrderCreated)
+	if status := deliver(t, fx.url, wrongType); status != http.StatusBadRequest {
+		t.Errorf("wrong type: status %d, want 400 (dropped)", status)
+	}
+}

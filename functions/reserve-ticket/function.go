@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/tickets"
+)
+
+// Function reserves an order's ticket when the order is created, and
+// announces it with ticketing.ticket.updated. A duplicate, or the creation of
+// an order the ticket has already released, changes nothing; a ticket held by
+// another order answers 409 until that order's cancellation has arrived.
+type Function struct {
+	mongo     *mongo.Client
+	tickets   *tickets.Store
+	outbox    *outbox.Outbox
+	receiver  *events.Receiver
+	stopSweep func()
+}
+
+// New returns the function; Start prepares it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration, opens the clients, and schedules a sweep of
+// the events an earlier instance may have left unpublished.
+func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	client, db := mongodb.Open(cfg, "tickets")
+	publisher := events.PublisherFromEnv(cfg)
+	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	if err := cfg.Err(); err != nil {
+		return err
+	}
+	f.mongo = client
+	f.tickets = tickets.NewStore(db)
+	f.outbox = f.tickets.Outbox(publisher)
+	// The ticket's state makes every delivery idempotent: no inbox needed.
+	f.receiver = events.NewReceiver(f.reserve, nil)
+	f.stopSweep = f.tickets.SweepSoon(ctx, publisher, sweepAfter)
+	return nil
+}
+
+// Handle serves the Trigger on ticketing.order.created.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
+
+func (f *Function) reserve(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	order, err := events.Decode[events.OrderCreated](e)
+	if err != nil {
+		return nil, err
+	}
+	t, err := f.tickets.Reserve(ctx, order.Ticket.ID, order.ID, events.Source("reserve-ticket"), time.Now())
+	if errors.Is(err, tickets.ErrNotFound) {
+		return nil, events.Permanent(fmt.Errorf("order %s: ticket %s: %w", order.ID, order.Ticket.ID, err))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := f.outbox.Publish(ctx, t.ID, t.Outbox...); err != nil {
+		logging.FromContext(ctx).Warn("ticket reserved; event left for the outbox sweep", "error", err.Error())
+	}
+	return nil, nil
+}
+
+// Stop ends the sweep and closes the database client.
+func (f *Function) Stop(ctx context.Context) error {
+	if f.stopSweep != nil {
+		f.stopSweep()
+	}
+	return mongodb.Close(ctx, f.mongo)
+}

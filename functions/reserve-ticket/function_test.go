@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
+	"github.com/ticketing-on-knative/ticketing/internal/tickets"
+)
+
+type fixture struct {
+	url   string
+	sink  *functest.Sink
+	store *tickets.Store
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL})
+	url := functest.Start(t, "POST /", New(), env)
+	return fixture{url: url, sink: sink, store: tickets.NewStore(functest.Database(t, env))}
+}
+
+// ticket puts a ticket up for sale, its creation already announced.
+func (fx fixture) ticket(t *testing.T) *tickets.Ticket {
+	t.Helper()
+	tk, err := fx.store.Create(t.Context(), "Concert", 2000, "seller-1", "/functions/create-ticket", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := fx.store.Outbox(events.NewPublisher(functest.NewSink(t).URL, time.Second))
+	if err := created.Publish(t.Context(), tk.ID, tk.Outbox...); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func orderCreated(t *testing.T, ticketID string) (cloudevents.Event, string) {
+	t.Helper()
+	id := bson.NewObjectID().Hex()
+	p, err := events.NewPending("/functions/create-order", id, events.OrderCreated{
+		ID: id, Status: "created", UserID: "buyer-1", ExpiresAt: jsontime.Of(time.Now().Add(time.Minute)),
+		Ticket: events.TicketPrice{ID: ticketID, Price: 2000},
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Event(), id
+}
+
+// deliver posts e as the broker does, in binary mode, and returns the status.
+func deliver(t *testing.T, url string, e cloudevents.Event) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// announced lists the ticket.updated events the sink got as version:orderId.
+func (fx fixture) announced(t *testing.T, n int) string {
+	t.Helper()
+	var out []string
+	for _, e := range fx.sink.Wait(t, n) {
+		d, err := events.Decode[events.TicketUpdated](e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("v%d:%s", d.Version, d.OrderID))
+	}
+	return strings.Join(out, " ")
+}
+
+func (fx fixture) state(t *testing.T, id bson.ObjectID) string {
+	t.Helper()
+	tk, err := fx.store.ByID(t.Context(), id.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("v%d:%s", tk.Version, tk.OrderID)
+}
+
+func TestReserveTicketOnOrderCreatedOnce(t *testing.T) {
+	fx := setup(t)
+	tk := fx.ticket(t)
+	e, order := orderCreated(t, tk.ID.Hex())
+
+	if status := deliver(t, fx.url, e); status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	if status := deliver(t, fx.url, e); status != http.StatusOK {
+		t.Fatalf("duplicate: status %d", status)
+	}
+
+	if got, want := fx.state(t, tk.ID), "v1:"+order; got != want {
+		t.Errorf("ticket %s, want %s", got, want)
+	}
+	if got, want := fx.announced(t, 1), "v1:"+order; got != want {
+		t.Errorf("announced %s, want %s", got, want)
+	}
+	if got := fx.sink.Events(); len(got) != 1 || got[0].Source() != "/functions/reserve-ticket" || got[0].Subject() != tk.ID.Hex() {
+		t.Errorf("events %v, want one from /functions/reserve-ticket about the ticket", got)
+	}
+}
+
+// TestReserveTicketHeldByAnotherOrderWaitsForItsCancellation delivers a
+// creation while the ticket is still held by an earlier order, whose
+// cancellation is on its way: 409, so the broker redelivers it, and once the
+// cancellation has been applied the redelivery reserves the ticket.
+func TestReserveTicketHeldByAnotherOrderWaitsForItsCancellation(t *testing.T) {
+	fx := setup(t)
+	tk := fx.ticket(t)
+	first, a := orderCreated(t, tk.ID.Hex())
+	second, b := orderCreated(t, tk.ID.Hex())
+	if status := deliver(t, fx.url, first); status != http.StatusOK {
+		t.Fatalf("first order: status %d", status)
+	}
+
+	if status := deliver(t, fx.url, second); status != http.StatusConflict {
+		t.Fatalf("early order: status %d, want 409", status)
+	}
+	if got := fx.state(t, tk.ID); got != "v1:"+a {
+		t.Fatalf("the early order changed the ticket: %s", got)
+	}
+	// release-ticket applies the first order's cancellation.
+	if _, err := fx.store.Release(t.Context(), tk.ID.Hex(), a, "/functions/release-ticket", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if status := deliver(t, fx.url, second); status != http.StatusOK {
+		t.Fatalf("redelivered order: status %d", status)
+	}
+
+	if got := fx.state(t, tk.ID); got != "v3:"+b {
+		t.Errorf("ticket %s, want v3:%s", got, b)
+	}
+	if got, want := fx.announced(t, 3), fmt.Sprintf("v1:%s v2: v3:%s", a, b); got != want {
+		t.Errorf("announced %s, want %s", got, want)
+	}
+}
+
+// TestReserveTicketIgnoresCreationOfReleasedOrder: the order's cancellation
+// arrived first; its creation, arriving late, must not hold the ticket.
+func TestReserveTicketIgnoresCreationOfReleasedOrder(t *testing.T) {
+	fx := setup(t)
+	tk := fx.ticket(t)
+	e, order := orderCreated(t, tk.ID.Hex())
+	if _, err := fx.store.Release(t.Context(), tk.ID.Hex(), order, "/functions/release-ticket", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	if status := deliver(t, fx.url, e); status != http.StatusOK {
+		t.Fatalf("status %d, want 200: acknowledged and ignored", status)
+	}
+
+	if got := fx.state(t, tk.ID); got != "v0:" {
+		t.Errorf("ticket %s, want v0: (free, unchanged)", got)
+	}
+	if n := len(fx.sink.Events()); n != 0 {
+		t.Errorf("%d events announced for an ignored creation", n)
+	}
+}
+
+func TestReserveTicketDropsEventsThatCanNeverApply(t *testing.T) {
+	fx := setup(t)
+	unknown, _ := orderCreated(t, bson.NewObjectID().Hex())
+	malformed, _ := orderCreated(t, "not-an-id")
+	wrongData := unknown.Clone()
+	wrongData.SetID("other")
+	wrongData.DataEncoded = []byte(`{"id":5}`)
+	for name, e := range map[string]cloudevents.Event{"unknown ticket": unknown, "malformed ticket id": malformed, "malformed data": wrongData} {
+		if status := deliver(t, fx.url, e); status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
+		}
+	}
+	res := functest.Do(t, functest.Request{Method: http.MethodPost, URL: fx.url, Body: `{"not":"an event"}`})
+	if res.Status != http.StatusBadRequest {
+		t.Errorf("not a CloudEvent: status %d, want 400", res.Status)
+	}
+}
