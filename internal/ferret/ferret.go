@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -27,7 +28,8 @@ type Server struct {
 // Start runs FerretDB with its databases in dir, created if need be, and
 // the proxy in front of it, both on random ports of 127.0.0.1. They run
 // until ctx is done or Close is called. FerretDB's own logs go to log from
-// warning up; a nil log means slog's default logger.
+// warning up, but for its copies of error replies; a nil log means slog's
+// default logger.
 func Start(ctx context.Context, dir string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
@@ -41,7 +43,7 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Server, error) {
 	}
 	db, err := newFerretDB(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Logger:    slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "ferretdb"),
+		Logger:    slog.New(quiet{log.Handler()}).With("component", "ferretdb"),
 		Handler:   "sqlite",
 		SQLiteURL: sqliteURL(dir),
 	})
@@ -108,20 +110,28 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// minLevel passes on the records of a handler from a level up.
-type minLevel struct {
-	slog.Handler
-	level slog.Level
+// quiet passes on FerretDB's records from warning up, except its copies of
+// the error replies it sends: the client gets those and decides what they
+// mean (every driver's Disconnect, for one, earns a two-record warning that
+// endSessions is not a command).
+type quiet struct{ slog.Handler }
+
+func (h quiet) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
 
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.level && h.Handler.Enabled(ctx, l)
+func (h quiet) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError &&
+		(strings.HasPrefix(r.Message, "Response header:") || strings.HasPrefix(r.Message, "Response message:")) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
 }
 
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+func (h quiet) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quiet{h.Handler.WithAttrs(attrs)}
 }
 
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.level}
+func (h quiet) WithGroup(name string) slog.Handler {
+	return quiet{h.Handler.WithGroup(name)}
 }
