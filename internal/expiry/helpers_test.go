@@ -73,6 +73,13 @@ func (s *sink) events(orderID string) []cloudevents.Event {
 	return s.accepted[orderID]
 }
 
+// arrival returns when the first event for orderID was accepted.
+func (s *sink) arrival(orderID string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.arrived[orderID]
+}
+
 // received reports whether an event was accepted for every one of ids.
 func (s *sink) received(ids []string) bool {
 	s.mu.Lock()
@@ -85,9 +92,9 @@ func (s *sink) received(ids []string) bool {
 	return true
 }
 
-// checkOnce fails t unless exactly one event was accepted for each of ids
-// and none for any other order.
-func (s *sink) checkOnce(t testing.TB, ids []string) {
+// checkExpiredOnce fails t unless exactly one event was accepted for each of
+// ids and none for any other order, and no deadline is left.
+func checkExpiredOnce(t testing.TB, s *sink, d *Deadlines, ids []string) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,6 +110,13 @@ func (s *sink) checkOnce(t testing.TB, ids []string) {
 			t.Errorf("order %s: %d expiry events accepted, want none", id, len(es))
 		}
 	}
+	ctx := context.Background()
+	if n, err := d.rdb.ZCard(ctx, d.due).Result(); err != nil || n != 0 {
+		t.Errorf("%d deadlines left (%v), want none", n, err)
+	}
+	if n, err := d.rdb.HLen(ctx, d.expiresAt).Result(); err != nil || n != 0 {
+		t.Errorf("%d deadline times left (%v), want none", n, err)
+	}
 }
 
 // waitFor polls cond until it holds, and fails t if it does not within a
@@ -116,16 +130,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// waitForForgotten waits until the deadline of orderID has been removed, as
-// it is once the broker accepted the order's expiry.
-func waitForForgotten(t testing.TB, d *Deadlines, orderID string) {
-	t.Helper()
-	waitFor(t, "the deadline of "+orderID+" to be removed", func() bool {
-		_, ok, err := d.Deadline(context.Background(), orderID)
-		return err == nil && !ok
-	})
 }
 
 // logBuffer collects a source's JSON log lines.
@@ -184,13 +188,13 @@ func newSchedule(t testing.TB, rdb *redis.Client) *Deadlines {
 	return NewDeadlines(rdb, prefix)
 }
 
-// scheduleOrders schedules n orders due from first, one every step, and
-// returns their ids.
-func scheduleOrders(t testing.TB, d *Deadlines, n int, first time.Time, step time.Duration) []string {
+// scheduleOrders schedules n orders named name-0000 and on, due from first,
+// one every step, and returns their ids.
+func scheduleOrders(t testing.TB, d *Deadlines, name string, n int, first time.Time, step time.Duration) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("order-%04d", i)
+		ids[i] = fmt.Sprintf("%s-%04d", name, i)
 		if err := d.Schedule(context.Background(), ids[i], first.Add(time.Duration(i)*step)); err != nil {
 			t.Fatal(err)
 		}

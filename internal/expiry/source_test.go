@@ -14,7 +14,7 @@ func TestNotificationExpiresOrder(t *testing.T) {
 	d := newSchedule(t, connect(t, testenv.RedisURL(t)))
 	sink := newSink(t)
 	// A sweep only on start: the expiry can only come from the notification.
-	_, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
+	stop, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
 	waitFor(t, "the source to subscribe", func() bool { return logs.contains("listening for expired keys") })
 	expiresAt := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
 
@@ -35,25 +35,27 @@ func TestNotificationExpiresOrder(t *testing.T) {
 	if data.OrderID != "o1" || !data.ExpiresAt.Equal(expiresAt) {
 		t.Errorf("event data %+v, want order o1 expiring at %v", data, expiresAt)
 	}
-	waitForForgotten(t, d, "o1")
+	stop()
+	checkExpiredOnce(t, sink, d, []string{"o1"})
 }
 
 func TestSweepExpiresOrdersWithoutNotifications(t *testing.T) {
 	t.Parallel()
 	// A managed Redis: notifications off, and CONFIG refused.
-	srv := startRedis(t, "--notify-keyspace-events", "", "--rename-command", "CONFIG", "")
+	srv := startRedis(t, managedRedis...)
 	d := newSchedule(t, connect(t, srv.URL()))
 	sink := newSink(t)
-	_, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 200 * time.Millisecond})
+	stop, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 200 * time.Millisecond})
 	expiresAt := time.Now().Add(300 * time.Millisecond)
 
-	ids := scheduleOrders(t, d, 3, expiresAt, 0)
+	ids := scheduleOrders(t, d, "order", 3, expiresAt, 0)
 	if err := d.Forget(context.Background(), ids[2]); err != nil {
 		t.Fatal(err)
 	}
 
 	waitFor(t, "the expiry events", func() bool { return sink.received(ids[:2]) })
-	sink.checkOnce(t, ids[:2]) // and none for the forgotten order, due at the same time
+	stop()
+	checkExpiredOnce(t, sink, d, ids[:2]) // and none for the forgotten order, due at the same time
 	if !logs.contains("cannot enable keyspace notifications") {
 		t.Error("the source did not say that notifications cannot be enabled")
 	}
@@ -64,42 +66,39 @@ func TestExpiresOrdersThatExpiredWhileStopped(t *testing.T) {
 	rdb := connect(t, testenv.RedisURL(t))
 	d := newSchedule(t, rdb)
 	sink := newSink(t)
-	ids := scheduleOrders(t, d, 50, time.Now().Add(100*time.Millisecond), time.Millisecond)
+	source := &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour}
+	stop, logs := runSource(t, source)
+	waitFor(t, "the source to subscribe", func() bool { return logs.contains("listening for expired keys") })
+	ids := scheduleOrders(t, d, "order", 50, time.Now().Add(300*time.Millisecond), time.Millisecond)
+	stop()
 	// Nobody listens when the keys expire: their notifications are lost.
 	waitFor(t, "the keys to expire", func() bool {
 		n, err := rdb.Exists(context.Background(), d.keyPrefix+ids[0], d.keyPrefix+ids[len(ids)-1]).Result()
 		return err == nil && n == 0
 	})
 
-	stop, _ := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
+	stop, _ = runSource(t, source)
 	waitFor(t, "the expiry events", func() bool { return sink.received(ids) })
 	stop()
 
-	sink.checkOnce(t, ids)
-	if n, err := rdb.ZCard(context.Background(), d.due).Result(); err != nil || n != 0 {
-		t.Errorf("%d deadlines left (%v), want none", n, err)
-	}
+	checkExpiredOnce(t, sink, d, ids)
 }
 
 func TestTwoSourcesEmitEachExpiryOnce(t *testing.T) {
 	t.Parallel()
-	rdb := connect(t, testenv.RedisURL(t))
-	d := newSchedule(t, rdb)
+	d := newSchedule(t, connect(t, testenv.RedisURL(t)))
 	sink := newSink(t)
 	pub := events.NewPublisher(sink.URL, 5*time.Second)
 	// Short sweeps, so that both paths of both sources contend for each expiry.
 	stop1, _ := runSource(t, &Source{Deadlines: d, Publisher: pub, SweepInterval: 50 * time.Millisecond})
 	stop2, _ := runSource(t, &Source{Deadlines: NewDeadlines(connect(t, testenv.RedisURL(t)), d.prefix), Publisher: pub, SweepInterval: 50 * time.Millisecond})
 
-	ids := scheduleOrders(t, d, 300, time.Now().Add(200*time.Millisecond), 3*time.Millisecond)
+	ids := scheduleOrders(t, d, "order", 300, time.Now().Add(200*time.Millisecond), 3*time.Millisecond)
 
 	waitFor(t, "the expiry events", func() bool { return sink.received(ids) })
 	stop1()
 	stop2()
-	sink.checkOnce(t, ids)
-	if n, err := rdb.ZCard(context.Background(), d.due).Result(); err != nil || n != 0 {
-		t.Errorf("%d deadlines left (%v), want none", n, err)
-	}
+	checkExpiredOnce(t, sink, d, ids)
 }
 
 func TestRefusingSinkKeepsDeadlineUntilAccepted(t *testing.T) {
@@ -107,7 +106,7 @@ func TestRefusingSinkKeepsDeadlineUntilAccepted(t *testing.T) {
 	d := newSchedule(t, connect(t, testenv.RedisURL(t)))
 	sink := newSink(t)
 	sink.refuse.Store(true)
-	runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 100 * time.Millisecond})
+	stop, _ := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 100 * time.Millisecond})
 
 	if err := d.Schedule(context.Background(), "o1", time.Now().Add(100*time.Millisecond)); err != nil {
 		t.Fatal(err)
@@ -119,8 +118,8 @@ func TestRefusingSinkKeepsDeadlineUntilAccepted(t *testing.T) {
 	}
 	sink.refuse.Store(false)
 	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
-	waitForForgotten(t, d, "o1")
-	sink.checkOnce(t, []string{"o1"})
+	stop()
+	checkExpiredOnce(t, sink, d, []string{"o1"})
 }
 
 func TestSurvivesRedisRestart(t *testing.T) {
@@ -132,7 +131,7 @@ func TestSurvivesRedisRestart(t *testing.T) {
 	sink := newSink(t)
 	ctx := context.Background()
 	// A sweep only after each (re)subscription: the rest is notifications.
-	_, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
+	stop, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
 	waitFor(t, "the source to enable notifications", func() bool { return logs.contains("enabled keyspace notifications") })
 
 	if err := d.Schedule(ctx, "before", time.Now().Add(200*time.Millisecond)); err != nil {
@@ -153,5 +152,6 @@ func TestSurvivesRedisRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the expiry after the restart", func() bool { return len(sink.events("after")) > 0 })
-	sink.checkOnce(t, []string{"before", "during", "after"})
+	stop()
+	checkExpiredOnce(t, sink, d, []string{"before", "during", "after"})
 }
