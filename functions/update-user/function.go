@@ -37,12 +37,14 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	sessions := auth.Open(cfg)
 	publisher := events.PublisherFromEnv(cfg)
 	f.cost = auth.PasswordCost(cfg)
+	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo, f.sessions = client, sessions
 	f.users = users.NewStore(db)
 	f.outbox = f.users.Outbox(publisher)
+	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }
 

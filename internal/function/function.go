@@ -61,15 +61,20 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 	log := logging.New(logs, name, level)
 	port := cfg.String("PORT", "8080")
 	drain := cfg.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)
-	if err := cfg.Err(); err != nil {
-		log.Error("cannot start", "error", err.Error())
-		return 1
-	}
 
 	ctx = logging.WithLogger(ctx, log)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := f.Start(ctx, cfg); err != nil {
+	// Start runs even when the runtime's own variables are wrong, so that one
+	// message lists every problem of the configuration.
+	err := f.Start(ctx, cfg)
+	if cfgErr := cfg.Err(); cfgErr != nil {
+		if err == nil {
+			_ = f.Stop(ctx)
+		}
+		err = cfgErr
+	}
+	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}

@@ -106,6 +106,23 @@ func (o *Outbox) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 
 // clear removes p by its whole value: FerretDB's $pull matches only equal
 // values, not a condition such as {id: ...}.
+// SweepAfter publishes, in the background after delay, what has been pending
+// for at least minAge. Functions that write an outbox call it from Start, so
+// the crash of an earlier process is repaired when the next one starts,
+// without slowing the request that woke the function up.
+func (o *Outbox) SweepAfter(ctx context.Context, delay, minAge time.Duration) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		if _, err := o.Sweep(ctx, minAge); err != nil && ctx.Err() == nil {
+			logging.FromContext(ctx).Warn("outbox sweep at start-up", "collection", o.coll.Name(), "error", err.Error())
+		}
+	}()
+}
+
 func (o *Outbox) clear(ctx context.Context, id any, p events.Pending) error {
 	_, err := o.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: Field, Value: p}}}})
