@@ -27,7 +27,11 @@ func (c Cents) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a JSON number in major units with at most two decimals.
 func (c *Cents) UnmarshalJSON(b []byte) error {
+	// json.Number would take the string "20" too; a price is a number.
 	var n json.Number
+	if len(b) > 0 && b[0] == '"' {
+		return &json.UnmarshalTypeError{Value: "string", Type: typeOfCents}
+	}
 	if err := json.Unmarshal(b, &n); err != nil {
 		return &json.UnmarshalTypeError{Value: string(b), Type: typeOfCents}
 	}
