@@ -19,8 +19,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack"
@@ -117,5 +119,40 @@ func deps(ctx context.Context, args []string, env *config.Env, stdout, stderr io
 }
 
 func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
-	return errors.New("not yet")
+	root, err := devstack.FindRoot(".")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", env.String("DEVSTACK_ADDR", "127.0.0.1:8080"), "serve the API on this `address` (env DEVSTACK_ADDR)")
+	data := fs.String("data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")), "keep binaries, databases and keys in this `folder` (env DEVSTACK_DATA)")
+	idle := fs.Duration("idle", env.Duration("DEVSTACK_IDLE", 60*time.Second), "stop a function after this long without requests (env DEVSTACK_IDLE)")
+	ping := fs.Duration("ping-interval", env.Duration("DEVSTACK_PING_INTERVAL", 0), "send every PingSource's event this often instead of on its schedule (env DEVSTACK_PING_INTERVAL)")
+	var manifests []string
+	if list := env.String("DEVSTACK_MANIFESTS", ""); list != "" {
+		manifests = strings.Split(list, ",")
+	}
+	fs.Func("manifests", "also run the manifests in this `file or folder`; repeatable (env DEVSTACK_MANIFESTS, comma-separated)", func(p string) error {
+		manifests = append(manifests, p)
+		return nil
+	})
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return devstack.Up(ctx, devstack.Options{
+		Root:         root,
+		Manifests:    manifests,
+		Addr:         *addr,
+		Data:         *data,
+		Idle:         *idle,
+		PingInterval: *ping,
+		Lookup:       os.LookupEnv,
+		Stdout:       stdout,
+		Output:       stderr,
+		Log:          newLogger(stderr),
+	})
 }

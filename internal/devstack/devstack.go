@@ -1,0 +1,375 @@
+// Package devstack runs the whole system on one machine from its Knative
+// manifests: every function built once and run as its own scale-to-zero
+// process with the Knative runtime contract, the API on one address as the
+// HTTPRoute maps it, a broker with the Triggers' semantics, the event
+// sources, and the services the functions depend on, embedded unless real
+// ones are configured.
+package devstack
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ticketing-on-knative/ticketing/internal/broker"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/deps"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/route"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
+)
+
+// Options configures Up.
+type Options struct {
+	// Root is the module's directory: devstack builds there and reads the
+	// manifests in its knative/ and eventing/ folders.
+	Root string
+	// Manifests are more manifest files or folders to run.
+	Manifests []string
+	// Addr is where the API is served.
+	Addr string
+	// Data is the folder of devstack's state: binaries, databases, keys.
+	Data string
+	// Idle is how long a function may go without requests before it is
+	// stopped.
+	Idle time.Duration
+	// PingInterval, when set, replaces every PingSource's schedule.
+	PingInterval time.Duration
+	// Lookup reads devstack's own environment (os.LookupEnv): the real
+	// dependencies to use, and values that override the manifests'.
+	Lookup func(string) (string, bool)
+	// Stdout receives the table of functions once everything is ready.
+	Stdout io.Writer
+	// Output receives the functions' own logs.
+	Output io.Writer
+	Log    *slog.Logger
+}
+
+// Up runs the system until ctx ends, then stops every part of it, in the
+// reverse order of their start, and returns nil.
+func Up(ctx context.Context, o Options) (err error) {
+	paths := append([]string{filepath.Join(o.Root, "knative"), filepath.Join(o.Root, "eventing")}, o.Manifests...)
+	set, err := manifest.Load(paths...)
+	if err != nil {
+		return err
+	}
+	if o.Data, err = filepath.Abs(o.Data); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.Data, 0o750); err != nil {
+		return err
+	}
+	var running stack
+	defer func() { err = errors.Join(err, running.close()) }()
+	// A part that fails while running stops the whole, through cause.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+
+	// Every address is taken first: each part then knows the others'.
+	// The servers close their listeners on shutdown; these closes are for
+	// an error on the way up.
+	listen := func(addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		running.push(func() error { _ = ln.Close(); return nil })
+		return ln, nil
+	}
+	api, err := listen(o.Addr)
+	if err != nil {
+		return fmt.Errorf("serve the API: %w", err)
+	}
+	addrs := addresses{services: map[string]string{}, brokers: map[string]string{}}
+	activators := map[string]net.Listener{}
+	for _, s := range set.Services {
+		ln, err := listen("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		activators[s.Name] = ln
+		addrs.services[s.Name] = "http://" + ln.Addr().String() + "/"
+	}
+	ingresses := map[string]net.Listener{}
+	for _, b := range set.Brokers {
+		ln, err := listen("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		ingresses[b.Name] = ln
+		addrs.brokers[b.Name] = "http://" + ln.Addr().String() + "/"
+	}
+
+	env, err := startDependencies(ctx, o, set, &running)
+	if err != nil {
+		return err
+	}
+
+	for _, b := range set.Brokers {
+		if err := startBroker(ctx, o, set, b, addrs, ingresses[b.Name], fail, &running); err != nil {
+			return err
+		}
+	}
+
+	services := map[string]*supervisor.Service{}
+	for _, s := range set.Services {
+		svc, err := startService(o, set, s, env, addrs, activators[s.Name], &running)
+		if err != nil {
+			return err
+		}
+		services[s.Name] = svc
+	}
+
+	sources, stopSources := context.WithCancel(context.WithoutCancel(ctx))
+	var sourcesDone sync.WaitGroup
+	running.push(func() error { stopSources(); sourcesDone.Wait(); return nil })
+	for _, c := range set.ContainerSources {
+		if err := startContainerSource(sources, o, c, env, addrs, &sourcesDone); err != nil {
+			return err
+		}
+	}
+	for _, p := range set.PingSources {
+		sink, err := addrs.resolve(p.Sink)
+		if err != nil {
+			return fmt.Errorf("PingSource %s: sink: %w", p.Name, err)
+		}
+		sourcesDone.Go(func() { ping(sources, p, sink, o.PingInterval, o.Log) })
+	}
+
+	table := route.New(set.Routes)
+	base := "http://" + api.Addr().String()
+	srv := &http.Server{
+		Handler:           apiHandler(table, services, statusHandler(base, set, services, addrs)),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(api); !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("serve the API: %w", err))
+		}
+	}()
+	running.push(func() error {
+		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	})
+
+	printTable(o.Stdout, base, set, services)
+	<-ctx.Done()
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	o.Log.Info("stopping")
+	return nil
+}
+
+// startDependencies builds the binaries while it starts the dependencies
+// the functions use, each a real one when its variable is set, and returns
+// the environment the functions get.
+func startDependencies(ctx context.Context, o Options, set *manifest.Set, running *stack) (environment, error) {
+	env := environment{secrets: map[string]string{}, lookup: o.Lookup}
+	jwt, err := kept(filepath.Join(o.Data, "jwt-key"), randomKey)
+	if err != nil {
+		return env, fmt.Errorf("JWT key: %w", err)
+	}
+	env.secrets[keyJWT] = jwt
+
+	bin := filepath.Join(o.Data, "bin")
+	var pkgs []string
+	for _, c := range set.Containers() {
+		if !slices.Contains(pkgs, c.Package) {
+			pkgs = append(pkgs, c.Package)
+		}
+	}
+	stripeKey, hasStripeKey := o.Lookup("STRIPE_KEY")
+	mockStripe := usesSecret(set, keyStripe) && !hasStripeKey
+	if mockStripe {
+		pkgs = append(pkgs, stripeMockPkg)
+	}
+
+	// The dependencies outlive ctx: they stop after the functions.
+	life := context.WithoutCancel(ctx)
+	var mu sync.Mutex
+	started := func(what, key string, s *deps.Server) {
+		mu.Lock()
+		defer mu.Unlock()
+		running.push(s.Close)
+		env.secrets[key] = s.URL
+		o.Log.Info(what, "url", s.URL, "is", s.About)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return build(gctx, o.Root, bin, pkgs, o.Log) })
+	if uri, ok := o.Lookup("MONGODB_URI"); ok {
+		env.secrets[keyMongoDB] = uri
+		o.Log.Info("MongoDB: MONGODB_URI from the environment")
+	} else if usesSecret(set, keyMongoDB) {
+		g.Go(func() error {
+			s, err := deps.Mongo(life, filepath.Join(o.Data, "mongo"), o.Log)
+			if err == nil {
+				started("MongoDB", keyMongoDB, s)
+			}
+			return err
+		})
+	}
+	if url, ok := o.Lookup("REDIS_URL"); ok {
+		env.secrets[keyRedis] = url
+		o.Log.Info("Redis: REDIS_URL from the environment")
+	} else if usesSecret(set, keyRedis) {
+		g.Go(func() error {
+			s, err := deps.RedisServer(life, filepath.Join(o.Data, "redis"))
+			if errors.Is(err, deps.ErrNoRedisServer) {
+				o.Log.Warn("redis-server is not installed: Redis is an in-process miniredis, which has no keyspace " +
+					"notifications, so orders expire on the deadline sweep alone (seconds late)")
+				s, err = deps.Miniredis()
+			}
+			if err == nil {
+				started("Redis", keyRedis, s)
+			}
+			return err
+		})
+	}
+	if hasStripeKey {
+		env.secrets[keyStripe] = stripeKey
+		env.stripeBase, _ = o.Lookup("STRIPE_API_BASE")
+		o.Log.Info("Stripe: STRIPE_KEY from the environment", "api", cmp.Or(env.stripeBase, "https://api.stripe.com"))
+	}
+	if err := g.Wait(); err != nil {
+		return env, err
+	}
+	// stripe-mock is built with the functions, so it starts after them.
+	if mockStripe {
+		s, err := deps.StripeMock(life, binary(bin, stripeMockPkg), o.Data)
+		if err != nil {
+			return env, err
+		}
+		running.push(s.Close)
+		env.secrets[keyStripe] = "sk_test_devstack"
+		env.stripeBase = s.URL
+		o.Log.Info("Stripe", "url", s.URL, "is", s.About)
+	}
+	return env, nil
+}
+
+// startBroker runs the broker of b with its ingress on ln.
+func startBroker(ctx context.Context, o Options, set *manifest.Set, b manifest.Broker, addrs addresses,
+	ln net.Listener, fail context.CancelCauseFunc, running *stack) error {
+	uid, err := kept(filepath.Join(o.Data, "broker", b.Name+".uid"), uuid.NewString)
+	if err != nil {
+		return fmt.Errorf("Broker %s: UID: %w", b.Name, err)
+	}
+	cfg, err := brokerConfig(set, b, uid, addrs, o.Log)
+	if err != nil {
+		return err
+	}
+	rabbit, _ := o.Lookup("RABBITMQ_URL")
+	br, err := newBroker(cfg, rabbit, o.Log.With("broker", b.Name))
+	if err != nil {
+		return fmt.Errorf("Broker %s: %w", b.Name, err)
+	}
+	if rabbit != "" {
+		o.Log.Info("Broker on RabbitMQ from RABBITMQ_URL", "broker", b.Name, "uid", uid, "ingress", addrs.brokers[b.Name])
+	} else {
+		o.Log.Info("Broker in memory: events it holds are lost when devstack stops (set RABBITMQ_URL for a durable one)",
+			"broker", b.Name, "ingress", addrs.brokers[b.Name])
+	}
+	srv := &http.Server{Handler: br, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := br.Run(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, broker.ErrClosed) {
+			fail(fmt.Errorf("Broker %s: %w", b.Name, err))
+		}
+	}()
+	go func() { _ = srv.Serve(ln) }()
+	running.push(func() error {
+		err := errors.Join(srv.Close(), br.Close())
+		<-done
+		return err
+	})
+	return nil
+}
+
+// startService serves the function of s on its activator ln.
+func startService(o Options, set *manifest.Set, s manifest.Service, env environment, addrs addresses,
+	ln net.Listener, running *stack) (*supervisor.Service, error) {
+	vars := []string{"K_SERVICE=" + s.Name}
+	var binding string
+	for _, b := range set.SinkBindings {
+		if !b.Selects(s) {
+			continue
+		}
+		if binding != "" {
+			return nil, fmt.Errorf("Service %s is the subject of two SinkBindings, %s and %s", s.Name, binding, b.Name)
+		}
+		binding = b.Name
+		sink, err := addrs.resolve(b.Sink)
+		if err != nil {
+			return nil, fmt.Errorf("SinkBinding %s: sink: %w", b.Name, err)
+		}
+		vars = append(vars, "K_SINK="+sink)
+	}
+	procEnv, err := env.of(s.Container, vars...)
+	if err != nil {
+		return nil, fmt.Errorf("Service %s: %w", s.Name, err)
+	}
+	svc := supervisor.New(supervisor.Spec{
+		Name:   s.Name,
+		Path:   binary(filepath.Join(o.Data, "bin"), s.Package),
+		Args:   s.Args,
+		Env:    procEnv,
+		Idle:   o.Idle,
+		Grace:  cmp.Or(s.Timeout, 30*time.Second),
+		Output: o.Output,
+		Log:    o.Log,
+	}, ln)
+	go func() {
+		if err := svc.Serve(); err != nil {
+			o.Log.Error("activator stopped", "function", s.Name, "error", err)
+		}
+	}()
+	running.push(func() error {
+		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return svc.Close(shutdown)
+	})
+	return svc, nil
+}
+
+// startContainerSource keeps the process of c running until ctx ends.
+func startContainerSource(ctx context.Context, o Options, c manifest.ContainerSource, env environment,
+	addrs addresses, done *sync.WaitGroup) error {
+	sink, err := addrs.resolve(c.Sink)
+	if err != nil {
+		return fmt.Errorf("ContainerSource %s: sink: %w", c.Name, err)
+	}
+	procEnv, err := env.of(c.Container, "K_SINK="+sink)
+	if err != nil {
+		return fmt.Errorf("ContainerSource %s: %w", c.Name, err)
+	}
+	spec := supervisor.Spec{
+		Name:   c.Name,
+		Path:   binary(filepath.Join(o.Data, "bin"), c.Package),
+		Args:   c.Args,
+		Env:    procEnv,
+		Grace:  30 * time.Second,
+		Output: o.Output,
+		Log:    o.Log,
+	}
+	done.Go(func() {
+		if err := supervisor.KeepRunning(ctx, spec); err != nil {
+			o.Log.Error("source stopped", "source", c.Name, "error", err)
+		}
+	})
+	return nil
+}

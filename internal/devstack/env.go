@@ -1,0 +1,118 @@
+package devstack
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/proc"
+)
+
+// secretName is the Secret the manifests take their credentials from; on a
+// cluster the operator creates it, locally devstack makes up its keys.
+const secretName = "ticketing"
+
+// The keys of the Secret, which decide which dependencies devstack starts.
+const (
+	keyJWT     = "jwt-key"
+	keyMongoDB = "mongodb-uri"
+	keyRedis   = "redis-url"
+	keyStripe  = "stripe-key"
+)
+
+// usesSecret reports whether any container takes key from the Secret.
+func usesSecret(set *manifest.Set, key string) bool {
+	for _, c := range set.Containers() {
+		if usesKey(c, key) {
+			return true
+		}
+	}
+	return false
+}
+
+func usesKey(c manifest.Container, key string) bool {
+	return slices.ContainsFunc(c.Env, func(e manifest.EnvVar) bool {
+		return e.Secret != nil && e.Secret.Key == key
+	})
+}
+
+// environment builds the environment of the processes devstack runs.
+type environment struct {
+	// secrets are the local values of the Secret's keys.
+	secrets map[string]string
+	// stripeBase is STRIPE_API_BASE for the containers that call Stripe,
+	// or empty for Stripe itself.
+	stripeBase string
+	// lookup reads devstack's own environment.
+	lookup func(string) (string, bool)
+}
+
+// of returns the environment of c: its manifest's env, with secrets
+// resolved; the local settings (plain-HTTP cookies, the Stripe base); then
+// the variables of devstack's own environment that the manifest declares,
+// which override it; and last vars, which are the runtime contract's and
+// cannot be overridden.
+func (e environment) of(c manifest.Container, vars ...string) ([]string, error) {
+	env := proc.Env()
+	var errs []error
+	for _, v := range c.Env {
+		value := v.Value
+		if s := v.Secret; s != nil {
+			var ok bool
+			value, ok = e.secrets[s.Key]
+			if s.Name != secretName || !ok {
+				errs = append(errs, fmt.Errorf("env %s: devstack has no key %s of Secret %s; it has Secret %s with keys %s",
+					v.Name, s.Key, s.Name, secretName, strings.Join(slices.Sorted(maps.Keys(e.secrets)), ", ")))
+			}
+		}
+		env = append(env, v.Name+"="+value)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	env = append(env, "SESSION_COOKIE_SECURE=false")
+	if e.stripeBase != "" && usesKey(c, keyStripe) {
+		env = append(env, "STRIPE_API_BASE="+e.stripeBase)
+	}
+	for _, v := range c.Env {
+		if value, ok := e.lookup(v.Name); ok {
+			env = append(env, v.Name+"="+value)
+		}
+	}
+	// exec.Cmd keeps the last of duplicate names.
+	return append(env, vars...), nil
+}
+
+// kept returns the value kept in file, creating the file with a new value
+// the first time, so that the JWT key and the broker's UID outlive restarts
+// with the same data folder, and differ between data folders.
+func kept(file string, newValue func() string) (string, error) {
+	b, err := os.ReadFile(file)
+	if v := strings.TrimSpace(string(b)); err == nil && v != "" {
+		return v, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
+		return "", err
+	}
+	v := newValue()
+	if err := writeFileAtomic(file, []byte(v+"\n")); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+func randomKey() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,50 @@
+// Command fn is a tiny function process for the supervisor's tests: it
+// serves on $PORT, says who it is, can block, crash or refuse to start, and
+// drains on SIGTERM as a real function does.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if os.Getenv("FAIL") != "" {
+		fmt.Fprintln(os.Stderr, "fn: told to fail")
+		os.Exit(3)
+	}
+	if f := os.Getenv("STARTS_FILE"); f != "" {
+		file, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err == nil {
+			fmt.Fprintln(file, os.Getpid())
+			file.Close()
+		}
+	}
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "pid=%d port=%s greeting=%s path=%s", os.Getpid(), os.Getenv("PORT"), os.Getenv("GREETING"), r.URL.Path)
+	})
+	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		fmt.Fprintf(w, "pid=%d released", os.Getpid())
+	})
+	mux.HandleFunc("/release", func(w http.ResponseWriter, r *http.Request) { close(release) })
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(2) })
+
+	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), Handler: mux}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Shutdown(context.Background())
+	}()
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
