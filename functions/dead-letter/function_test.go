@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/deadletters"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/functest"
+)
+
+// TestDeadLettersAreKeptListedAndReplayed sends the function what the
+// broker sends after the last retry, then lists and replays it with the
+// operator's command, as an operator would after fixing the subscriber.
+func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
+	env := functest.Env(t, nil)
+	url := functest.Start(t, "POST /", New(), env)
+
+	p, err := events.NewPending("/functions/create-order", "o1", events.OrderCreated{ID: "o1", Status: "created"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := p.Event()
+	dead.SetExtension(deadletters.ErrorDest, "http://reserve-ticket.ticketing.svc.cluster.local")
+	dead.SetExtension(deadletters.ErrorCode, "503")
+	dead.SetExtension(deadletters.ErrorData, "database unavailable")
+	for range 2 { // the DLQ delivers at least once
+		if err := events.NewPublisher(url, 5*time.Second).Publish(context.Background(), dead); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	broker := functest.NewSink(t)
+	var out bytes.Buffer
+	run := func(args ...string) string {
+		t.Helper()
+		out.Reset()
+		cmdEnv := map[string]string{"MONGODB_URI": env["MONGODB_URI"], "MONGODB_DATABASE": env["MONGODB_DATABASE"]}
+		if args[0] == "replay" {
+			cmdEnv["BROKER_URL"] = broker.URL
+		}
+		if err := deadletters.Command(context.Background(), args, config.FromMap(cmdEnv), &out); err != nil {
+			t.Fatalf("deadletters %v: %v", args, err)
+		}
+		return out.String()
+	}
+	listed := run("list")
+	for _, want := range []string{"/functions/create-order " + p.ID, "ticketing.order.created", "reserve-ticket", "503", "  2  "} {
+		if !strings.Contains(listed, want) {
+			t.Errorf("list does not show %q:\n%s", want, listed)
+		}
+	}
+
+	run("replay", "/functions/create-order "+p.ID)
+	got := broker.Wait(t, 1)
+	replayed := got[0]
+	if replayed.ID() != p.ID || replayed.Type() != events.TypeOrderCreated || string(replayed.Data()) != p.Data {
+		t.Errorf("replayed %s %s %s, want the original event", replayed.ID(), replayed.Type(), replayed.Data())
+	}
+	for name := range replayed.Extensions() {
+		if strings.HasPrefix(name, "knativeerror") {
+			t.Errorf("the replayed event still carries %s", name)
+		}
+	}
+	if listed := run("list"); strings.Contains(listed, p.ID) {
+		t.Errorf("a replayed letter is still listed as pending:\n%s", listed)
+	}
+	if listed := run("list", "-all"); !strings.Contains(listed, p.ID) {
+		t.Errorf("list -all lost the replayed letter:\n%s", listed)
+	}
+}
+
+func TestDeadLetterDatabaseDownIsRetried(t *testing.T) {
+	env := functest.Env(t, map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "MONGODB_TIMEOUT": "200ms"})
+	url := functest.Start(t, "POST /", New(), env)
+	e := cloudevents.NewEvent()
+	e.SetID("x")
+	e.SetType("anything")
+	e.SetSource("/test")
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{}`))
+	req.Header.Set("Ce-Id", e.ID())
+	req.Header.Set("Ce-Type", e.Type())
+	req.Header.Set("Ce-Source", e.Source())
+	req.Header.Set("Ce-Specversion", "1.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503 so that the broker keeps the letter", resp.StatusCode)
+	}
+}
