@@ -7,6 +7,10 @@
 // sweep reads (the guarantee, because Redis drops a notification that no
 // subscriber is listening for). Both paths claim an entry through one Lua
 // script, so an order expires once however many sources run.
+//
+// The schedule lives in one Redis primary. Redis Cluster is not supported:
+// the keys of an order would live on different nodes, and each node
+// announces only its own expiries.
 package expiry
 
 import (

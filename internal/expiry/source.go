@@ -41,7 +41,10 @@ type Source struct {
 	// longest an expiry waits when its notification is lost. Default 2s.
 	SweepInterval time.Duration
 	// Lease is how long a claimed expiry is held before another source may
-	// take it over; it must exceed the longest Publish. Default 30s.
+	// take it over, and so how late an expiry is when the source that
+	// claimed it crashed. It must exceed the longest Publish (events'
+	// PUBLISH_TIMEOUT, 5s by default), or a slow publish is sent twice, as a
+	// duplicate consumers recognise. Default 15s.
 	Lease time.Duration
 	// Workers bounds the events published at once by each path. Default 16.
 	Workers int
@@ -70,7 +73,7 @@ func (s *Source) Run(ctx context.Context) error {
 
 func (s *Source) sweepInterval() time.Duration { return orDefault(s.SweepInterval, 2*time.Second) }
 
-func (s *Source) lease() time.Duration { return orDefault(s.Lease, 30*time.Second) }
+func (s *Source) lease() time.Duration { return orDefault(s.Lease, 15*time.Second) }
 
 func (s *Source) workers() int { return orDefault(s.Workers, 16) }
 

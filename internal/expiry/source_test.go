@@ -155,3 +155,23 @@ func TestSurvivesRedisRestart(t *testing.T) {
 	stop()
 	checkExpiredOnce(t, sink, d, []string{"before", "during", "after"})
 }
+
+func TestExpiryClaimedByADeadSourceIsTakenOverAfterItsLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := newSchedule(t, connect(t, testenv.RedisURL(t)))
+	sink := newSink(t)
+	if err := d.Schedule(ctx, "o1", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// A source claims the expiry and dies before publishing it.
+	if claims, err := d.claimDue(ctx, 500*time.Millisecond, 10); err != nil || len(claims) != 1 {
+		t.Fatalf("claimDue = %v, %v; want the claim of o1", claims, err)
+	}
+
+	stop, _ := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 100 * time.Millisecond})
+	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
+	stop()
+
+	checkExpiredOnce(t, sink, d, []string{"o1"})
+}
