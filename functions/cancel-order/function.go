@@ -31,7 +31,6 @@ type Function struct {
 	outbox    *outbox.Outbox
 	sessions  *auth.Sessions
 	deadlines *expiry.Deadlines
-	stopSweep func()
 }
 
 // New returns the function; Start prepares it.
@@ -46,7 +45,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	sessions := auth.ConfigFromEnv(cfg)
 	publisher := events.PublisherFromEnv(cfg)
 	prefix := expiry.KeyPrefix(cfg)
-	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
@@ -55,7 +54,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.deadlines = expiry.NewDeadlines(rdb, prefix)
 	f.orders = orders.NewStore(db)
 	f.outbox = f.orders.Outbox(publisher)
-	f.stopSweep = f.orders.SweepSoon(ctx, publisher, sweepAfter)
+	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }
 
@@ -94,11 +93,8 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// Stop ends the sweep and closes the clients.
+// Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	if f.stopSweep != nil {
-		f.stopSweep()
-	}
 	var closeRedis error
 	if f.redis != nil {
 		closeRedis = f.redis.Close()

@@ -32,7 +32,6 @@ type Function struct {
 	sessions  *auth.Sessions
 	deadlines *expiry.Deadlines
 	ttl       time.Duration
-	stopSweep func()
 }
 
 // New returns the function; Start prepares it.
@@ -48,7 +47,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	publisher := events.PublisherFromEnv(cfg)
 	prefix := expiry.KeyPrefix(cfg)
 	f.ttl = cfg.Duration("ORDER_TTL", 15*time.Minute)
-	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
@@ -57,7 +56,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.deadlines = expiry.NewDeadlines(rdb, prefix)
 	f.orders = orders.NewStore(db)
 	f.outbox = f.orders.Outbox(publisher)
-	f.stopSweep = f.orders.SweepSoon(ctx, publisher, sweepAfter)
+	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }
 
@@ -103,11 +102,8 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusCreated, o.JSON(t))
 }
 
-// Stop ends the sweep and closes the clients.
+// Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	if f.stopSweep != nil {
-		f.stopSweep()
-	}
 	var closeRedis error
 	if f.redis != nil {
 		closeRedis = f.redis.Close()

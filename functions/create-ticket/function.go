@@ -21,11 +21,10 @@ import (
 // Function puts a ticket up for sale by the signed-in user and announces it
 // with ticketing.ticket.created.
 type Function struct {
-	mongo     *mongo.Client
-	tickets   *tickets.Store
-	outbox    *outbox.Outbox
-	sessions  *auth.Sessions
-	stopSweep func()
+	mongo    *mongo.Client
+	tickets  *tickets.Store
+	outbox   *outbox.Outbox
+	sessions *auth.Sessions
 }
 
 // New returns the function; Start prepares it.
@@ -37,14 +36,14 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "tickets")
 	sessions := auth.Open(cfg)
 	publisher := events.PublisherFromEnv(cfg)
-	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo, f.sessions = client, sessions
 	f.tickets = tickets.NewStore(db)
 	f.outbox = f.tickets.Outbox(publisher)
-	f.stopSweep = f.tickets.SweepSoon(ctx, publisher, sweepAfter)
+	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }
 
@@ -76,10 +75,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusCreated, t.JSON())
 }
 
-// Stop ends the sweep and closes the clients.
+// Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	if f.stopSweep != nil {
-		f.stopSweep()
-	}
 	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
 }

@@ -145,7 +145,7 @@ func TestCreateTicketEventOutlivesBrokerOutage(t *testing.T) {
 	for k, v := range fx.env {
 		env[k] = v
 	}
-	env["K_SINK"], env["OUTBOX_SWEEP_AFTER"] = next.URL, "50ms"
+	env["K_SINK"], env["OUTBOX_MIN_AGE"] = next.URL, "1ms"
 	functest.Start(t, route, New(), env)
 
 	e := next.Wait(t, 1)[0]

@@ -23,11 +23,10 @@ import (
 // cancellation that arrives before its order's creation is remembered on the
 // ticket, so that the creation, when it comes, reserves nothing.
 type Function struct {
-	mongo     *mongo.Client
-	tickets   *tickets.Store
-	outbox    *outbox.Outbox
-	receiver  *events.Receiver
-	stopSweep func()
+	mongo    *mongo.Client
+	tickets  *tickets.Store
+	outbox   *outbox.Outbox
+	receiver *events.Receiver
 }
 
 // New returns the function; Start prepares it.
@@ -38,7 +37,7 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "tickets")
 	publisher := events.PublisherFromEnv(cfg)
-	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
@@ -47,7 +46,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.outbox = f.tickets.Outbox(publisher)
 	// The ticket remembers the orders it released: no inbox needed.
 	f.receiver = events.NewReceiver(f.release, nil)
-	f.stopSweep = f.tickets.SweepSoon(ctx, publisher, sweepAfter)
+	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }
 
@@ -72,10 +71,5 @@ func (f *Function) release(ctx context.Context, e cloudevents.Event) (*cloudeven
 	return nil, nil
 }
 
-// Stop ends the sweep and closes the database client.
-func (f *Function) Stop(ctx context.Context) error {
-	if f.stopSweep != nil {
-		f.stopSweep()
-	}
-	return mongodb.Close(ctx, f.mongo)
-}
+// Stop closes the database client.
+func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }

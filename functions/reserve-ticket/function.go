@@ -23,11 +23,10 @@ import (
 // an order the ticket has already released, changes nothing; a ticket held by
 // another order answers 409 until that order's cancellation has arrived.
 type Function struct {
-	mongo     *mongo.Client
-	tickets   *tickets.Store
-	outbox    *outbox.Outbox
-	receiver  *events.Receiver
-	stopSweep func()
+	mongo    *mongo.Client
+	tickets  *tickets.Store
+	outbox   *outbox.Outbox
+	receiver *events.Receiver
 }
 
 // New returns the function; Start prepares it.
@@ -38,7 +37,7 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "tickets")
 	publisher := events.PublisherFromEnv(cfg)
-	sweepAfter := cfg.Duration("OUTBOX_SWEEP_AFTER", 5*time.Second)
+	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
@@ -47,7 +46,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.outbox = f.tickets.Outbox(publisher)
 	// The ticket's state makes every delivery idempotent: no inbox needed.
 	f.receiver = events.NewReceiver(f.reserve, nil)
-	f.stopSweep = f.tickets.SweepSoon(ctx, publisher, sweepAfter)
+	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }
 
@@ -72,10 +71,5 @@ func (f *Function) reserve(ctx context.Context, e cloudevents.Event) (*cloudeven
 	return nil, nil
 }
 
-// Stop ends the sweep and closes the database client.
-func (f *Function) Stop(ctx context.Context) error {
-	if f.stopSweep != nil {
-		f.stopSweep()
-	}
-	return mongodb.Close(ctx, f.mongo)
-}
+// Stop closes the database client.
+func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
