@@ -192,9 +192,11 @@ func insert(t *testing.T, coll *mongo.Collection, doc bson.D) {
 // in parallel with the others.
 func guardedCollection(t *testing.T) *mongo.Collection {
 	// Each command waits for the one before it, so the tests, each with a
-	// FerretDB of its own, run side by side to use the idle processor.
-	t.Parallel()
+	// FerretDB of its own, run side by side to use the idle processor. They
+	// start it first, one at a time: ferretdb.New writes a variable of
+	// FerretDB's own.
 	uri := startFerretDB(t)
+	t.Parallel()
 	if !*bypass {
 		uri = startProxy(t, host(t, uri)).URI()
 	}
