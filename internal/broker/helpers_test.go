@@ -30,12 +30,15 @@ type broker interface {
 // kinds are the brokers every semantic test runs against.
 var kinds = []string{"memory", "rabbitmq"}
 
-// start runs a broker of kind for cfg, under a UID of its own, until the test
-// ends, when a RabbitMQ broker's exchanges and queues are deleted. It returns
-// the ingress's URL.
+// start runs a broker of kind for cfg, as test/default under a UID of its
+// own (a random one unless cfg has one), until the test ends, when a RabbitMQ
+// broker's exchanges and queues are deleted. It returns the ingress's URL.
 func start(t *testing.T, kind string, cfg Config) string {
 	t.Helper()
-	cfg.Namespace, cfg.Name, cfg.UID = "test", "default", testenv.Name()
+	cfg.Namespace, cfg.Name = "test", "default"
+	if cfg.UID == "" {
+		cfg.UID = testenv.Name()
+	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var b broker
 	switch kind {

@@ -336,21 +336,19 @@ func declare(ch *amqp.Channel, p *plan) error {
 	return nil
 }
 
-// serve runs the dispatchers on s until one of them stops, s ends or ctx
-// is done.
+// serve runs the dispatchers on s until s ends or ctx is done.
 func (r *RabbitMQ) serve(ctx context.Context, s *session) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopped := make(chan error, len(r.plan.routes)+len(r.plan.deadEnds))
 	var wg sync.WaitGroup
 	for _, rt := range r.plan.routes {
 		wg.Go(func() {
-			stopped <- r.consume(ctx, s, rt.queue, rt.workers, func(ctx context.Context, e *event.Event) error { return r.dispatch(ctx, rt, e) })
+			r.keepConsuming(ctx, s, rt.queue, rt.workers, func(ctx context.Context, e *event.Event) error { return r.dispatch(ctx, rt, e) })
 		})
 	}
 	for _, d := range r.plan.deadEnds {
 		wg.Go(func() {
-			stopped <- r.consume(ctx, s, d.queue, 1, func(ctx context.Context, e *event.Event) error { return r.drain(ctx, d, e) })
+			r.keepConsuming(ctx, s, d.queue, 1, func(ctx context.Context, e *event.Event) error { return r.drain(ctx, d, e) })
 		})
 	}
 	var err error
@@ -359,11 +357,40 @@ func (r *RabbitMQ) serve(ctx context.Context, s *session) error {
 		err = ctx.Err()
 	case <-s.done:
 		err = s.err
-	case err = <-stopped:
 	}
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// keepConsuming consumes queue until ctx is done, and starts again when
+// RabbitMQ closes the consumer's channel alone: as it does when a delivery
+// outlasts its consumer_timeout (30 minutes by default: a long retry
+// schedule, a dead-letter sink down), or when someone deleted the queue.
+// The other dispatchers carry on meanwhile.
+func (r *RabbitMQ) keepConsuming(ctx context.Context, s *session, queue string, workers int, handle func(context.Context, *event.Event) error) {
+	for {
+		err := r.consume(ctx, s, queue, workers, handle)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("dispatcher stopped; restarting it", "queue", queue, "error", err.Error())
+		if sleep(ctx, time.Second) != nil {
+			return
+		}
+		if err := redeclare(s.conn, r.plan); err != nil {
+			r.log.Warn("cannot declare the topology again", "error", err.Error())
+		}
+	}
+}
+
+func redeclare(conn *amqp.Connection, p *plan) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	return declare(ch, p)
 }
 
 // consume hands the messages of queue to workers goroutines, each settling

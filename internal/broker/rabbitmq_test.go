@@ -113,6 +113,56 @@ func TestRabbitMQTopology(t *testing.T) {
 	}
 }
 
+// A queue deleted under a running broker is declared again by its
+// dispatcher, which then delivers again, while the others carry on.
+func TestRabbitMQDeclaresADeletedQueueAgain(t *testing.T) {
+	rabbit := testenv.RabbitMQURL(t)
+	orders, tickets := newSubscriber(t, ok), newSubscriber(t, ok)
+	uid := testenv.Name()
+	ingress := start(t, "rabbitmq", Config{UID: uid, Triggers: []Trigger{
+		{Name: "orders", Filter: map[string]string{"type": "order.created"}, Subscriber: orders.URL},
+		{Name: "tickets", Filter: map[string]string{"type": "ticket.created"}, Subscriber: tickets.URL},
+	}})
+	accepted(t, ingress, newEvent("o1", "order.created"))
+	orders.next(t)
+
+	conn, err := amqp.Dial(rabbit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := "t.test.default.orders." + uid
+	if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	accepted(t, ingress, newEvent("t1", "ticket.created"))
+	if e := tickets.next(t); e.ID() != "t1" {
+		t.Errorf("tickets trigger got %s", e.ID())
+	}
+	for deadline := time.Now().Add(patience); ; {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A consumer comes after the queue and its binding.
+		if q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err == nil && q.Consumers > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %s not declared and consumed again in %s", queue, patience)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	accepted(t, ingress, newEvent("o2", "order.created"))
+	if e := orders.next(t); e.ID() != "o2" {
+		t.Errorf("orders trigger got %s", e.ID())
+	}
+}
+
 func TestNewRabbitMQFailsWhenRabbitMQIsUnreachable(t *testing.T) {
 	cfg := Config{Namespace: "test", Name: "default", UID: "unreachable"}
 	if _, err := NewRabbitMQ("amqp://guest:guest@127.0.0.1:1/", cfg, slog.New(slog.DiscardHandler)); err == nil {
