@@ -109,42 +109,14 @@ func newHop(b *testing.B, kind string, parallelism int) *hop {
 // ends, and returns the ingress's URL.
 func runBroker(b *testing.B, kind string, t Trigger) string {
 	cfg := Config{Namespace: "bench", Name: "default", UID: testenv.Name(), Triggers: []Trigger{t}}
-	log := slog.New(slog.DiscardHandler)
-	var br broker = NewMemory(cfg, log)
-	if kind == "rabbitmq" {
-		rb, err := NewRabbitMQ(testenv.RabbitMQURL(b), cfg, log)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = rb.Delete() })
-		br = rb
-	}
-	ingress := httptest.NewServer(br)
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- br.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		<-stopped
-		_ = br.Close()
-		ingress.Close()
-	})
-	return ingress.URL
+	return run(b, kind, cfg, slog.New(slog.DiscardHandler))
 }
 
 // bareQueue declares a queue of its own, consumes it with workers
 // goroutines that report each message to received and acknowledge it, and
 // returns a function that publishes one message and waits for its confirm.
 func bareQueue(b *testing.B, workers int, received chan<- struct{}) func(int) error {
-	conn, err := amqp.Dial(testenv.RabbitMQURL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close() })
-	pub, err := conn.Channel()
-	if err != nil {
-		b.Fatal(err)
-	}
+	conn, pub := dial(b, testenv.RabbitMQURL(b))
 	queue := "bench.bare." + testenv.Name()
 	if _, err := pub.QueueDeclare(queue, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
 		b.Fatal(err)

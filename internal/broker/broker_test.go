@@ -104,57 +104,49 @@ func TestBrokerDeliveryServesTriggersWithout(t *testing.T) {
 	})
 }
 
-func TestConflictIsRetriedUntilAccepted(t *testing.T) {
-	forEachKind(t, func(t *testing.T, kind string) {
-		sub := newSubscriber(t, func(w http.ResponseWriter, e *event.Event, attempt int) {
-			switch {
-			case e.ID() == "fence":
-				http.Error(w, "down", http.StatusServiceUnavailable)
-			case attempt <= 2:
-				http.Error(w, "previous version not seen yet", http.StatusConflict)
-			default:
-				w.WriteHeader(http.StatusOK)
-			}
+// TestStatusDecidesRetries: the subscriber answers e1 with the statuses of
+// the case, then accepts it; a retryable status is retried, any other 4xx
+// drops the event at once. Neither is dead-lettered: the fence, which the
+// subscriber never accepts, is the first dead letter.
+func TestStatusDecidesRetries(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		statuses []int // the answers to e1's first attempts, before a 200
+		attempts int
+	}{
+		{"conflict is retried until accepted", []int{http.StatusConflict, http.StatusConflict}, 3},
+		{"too many requests and not found are retried", []int{http.StatusTooManyRequests, http.StatusNotFound, http.StatusRequestTimeout}, 4},
+		{"bad request is dropped without retry", []int{http.StatusBadRequest}, 1},
+		{"unprocessable is dropped without retry", []int{http.StatusUnprocessableEntity}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			forEachKind(t, func(t *testing.T, kind string) {
+				sub := newSubscriber(t, func(w http.ResponseWriter, e *event.Event, attempt int) {
+					switch {
+					case e.ID() == "fence":
+						http.Error(w, "down", http.StatusServiceUnavailable)
+					case attempt <= len(c.statuses):
+						http.Error(w, "not now", c.statuses[attempt-1])
+					default:
+						w.WriteHeader(http.StatusOK)
+					}
+				})
+				sink := newSubscriber(t, ok)
+				ingress := start(t, kind, Config{Triggers: []Trigger{
+					{Name: "t", Subscriber: sub.URL, Delivery: quick(5, sink.URL)},
+				}})
+				accepted(t, ingress, newEvent("e1", "ticket.updated"))
+				accepted(t, ingress, newEvent("fence", "ticket.updated"))
+
+				if got := sub.until(t, "fence"); len(got) != c.attempts {
+					t.Errorf("subscriber received %v, want e1 %d times", got, c.attempts)
+				}
+				if dl := sink.next(t); dl.ID() != "fence" {
+					t.Errorf("event %s was dead-lettered", dl.ID())
+				}
+			})
 		})
-		sink := newSubscriber(t, ok)
-		ingress := start(t, kind, Config{Triggers: []Trigger{
-			{Name: "t", Subscriber: sub.URL, Delivery: quick(5, sink.URL)},
-		}})
-		accepted(t, ingress, newEvent("e1", "ticket.updated"))
-		accepted(t, ingress, newEvent("fence", "ticket.updated"))
-
-		if got, want := sub.until(t, "fence"), []string{"e1", "e1", "e1"}; !slices.Equal(got, want) {
-			t.Errorf("subscriber received %v, want %v", got, want)
-		}
-		if dl := sink.next(t); dl.ID() != "fence" {
-			t.Errorf("event %s was dead-lettered, though the subscriber accepted it", dl.ID())
-		}
-	})
-}
-
-func TestBadRequestIsDroppedWithoutRetry(t *testing.T) {
-	forEachKind(t, func(t *testing.T, kind string) {
-		sub := newSubscriber(t, func(w http.ResponseWriter, e *event.Event, _ int) {
-			if e.ID() == "fence" {
-				http.Error(w, "down", http.StatusServiceUnavailable)
-				return
-			}
-			http.Error(w, "can never be processed", http.StatusBadRequest)
-		})
-		sink := newSubscriber(t, ok)
-		ingress := start(t, kind, Config{Triggers: []Trigger{
-			{Name: "t", Subscriber: sub.URL, Delivery: quick(3, sink.URL)},
-		}})
-		accepted(t, ingress, newEvent("e1", "ticket.updated"))
-		accepted(t, ingress, newEvent("fence", "ticket.updated"))
-
-		if got, want := sub.until(t, "fence"), []string{"e1"}; !slices.Equal(got, want) {
-			t.Errorf("subscriber received %v, want %v (a 400 is not retried)", got, want)
-		}
-		if dl := sink.next(t); dl.ID() != "fence" {
-			t.Errorf("event %s was dead-lettered; a 400 is dropped", dl.ID())
-		}
-	})
+	}
 }
 
 func TestReplyIsPublishedToTheBroker(t *testing.T) {

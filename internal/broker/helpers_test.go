@@ -39,7 +39,13 @@ func start(t *testing.T, kind string, cfg Config) string {
 	if cfg.UID == "" {
 		cfg.UID = testenv.Name()
 	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return run(t, kind, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+}
+
+// run runs a broker of kind for cfg until t ends, and returns the ingress's
+// URL.
+func run(t testing.TB, kind string, cfg Config, log *slog.Logger) string {
+	t.Helper()
 	var b broker
 	switch kind {
 	case "memory":

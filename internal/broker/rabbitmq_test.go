@@ -40,15 +40,7 @@ func TestRabbitMQTopology(t *testing.T) {
 	ingress := httptest.NewServer(b)
 	defer ingress.Close()
 
-	conn, err := amqp.Dial(rabbit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, ch := dial(t, rabbit)
 	exchanges := []string{
 		"b.tickets.default." + uid,
 		"b.tickets.default.dlx." + uid,
@@ -126,15 +118,7 @@ func TestRabbitMQDeclaresADeletedQueueAgain(t *testing.T) {
 	accepted(t, ingress, newEvent("o1", "order.created"))
 	orders.next(t)
 
-	conn, err := amqp.Dial(rabbit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, ch := dial(t, rabbit)
 	queue := "t.test.default.orders." + uid
 	if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
 		t.Fatal(err)
@@ -257,6 +241,21 @@ func repositoryRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// dial opens a connection of the test's own to RabbitMQ, and a channel.
+func dial(t testing.TB, rabbit string) (*amqp.Connection, *amqp.Channel) {
+	t.Helper()
+	conn, err := amqp.Dial(rabbit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ch
 }
 
 func isNotFound(err error) bool {
