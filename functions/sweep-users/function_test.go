@@ -18,6 +18,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
@@ -40,7 +41,7 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	t.Cleanup(hang.Close)
 
 	signup := buildSignup(t)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cmd := exec.Command(signup)
 	cmd.Env = append(os.Environ(), "PORT="+port, "K_SINK="+hang.URL, "PUBLISH_TIMEOUT=1m", "OUTBOX_MIN_AGE=1h")
 	for k, v := range env {
@@ -168,16 +169,6 @@ func buildSignup(t *testing.T) string {
 		t.Fatalf("build signup: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func waitForPort(t *testing.T, port string) {

@@ -24,7 +24,11 @@ type Publisher struct {
 
 // NewPublisher returns a Publisher for sink with a per-send timeout.
 func NewPublisher(sink string, timeout time.Duration) *Publisher {
-	return &Publisher{sink: sink, client: &http.Client{Timeout: timeout}}
+	// Every event goes to the one sink: keep enough idle connections to it
+	// that concurrent sends reuse them instead of dialling each time.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 64
+	return &Publisher{sink: sink, client: &http.Client{Timeout: timeout, Transport: transport}}
 }
 
 // Publish sends e and returns an error unless the sink accepted it.

@@ -17,11 +17,12 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 )
 
 // slow is a function whose request takes as long as its ?wait= says, and
 // which needs SLOW_REQUIRED to start.
-type slow struct{ stopped bool }
+type slow struct{}
 
 func (s *slow) Start(ctx context.Context, cfg *config.Env) error {
 	cfg.Require("SLOW_REQUIRED")
@@ -68,16 +69,6 @@ func process(t *testing.T, env ...string) (*exec.Cmd, *bufio.Scanner) {
 	return cmd, bufio.NewScanner(stderr)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-}
-
 func waitFor(t *testing.T, lines *bufio.Scanner, text string) []string {
 	t.Helper()
 	var seen []string
@@ -92,7 +83,7 @@ func waitFor(t *testing.T, lines *bufio.Scanner, text string) []string {
 }
 
 func TestSIGTERMLetsTheRequestInFlightFinish(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cmd, lines := process(t, "PORT="+port, "SLOW_REQUIRED=yes")
 	waitFor(t, lines, `"msg":"serving"`)
 
@@ -129,7 +120,7 @@ func TestSIGTERMLetsTheRequestInFlightFinish(t *testing.T) {
 }
 
 func TestMissingVariableExitsNonZeroNamingIt(t *testing.T) {
-	cmd, lines := process(t, "PORT="+freePort(t), "SLOW_REQUIRED=", "SESSION_TTL=", "SHUTDOWN_TIMEOUT=soon")
+	cmd, lines := process(t, "PORT="+testenv.FreePort(t), "SLOW_REQUIRED=", "SESSION_TTL=", "SHUTDOWN_TIMEOUT=soon")
 	var out []string
 	for lines.Scan() {
 		out = append(out, lines.Text())
@@ -148,7 +139,7 @@ func TestMissingVariableExitsNonZeroNamingIt(t *testing.T) {
 }
 
 func TestPanicIsA500AndTheProcessLives(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	_, lines := process(t, "PORT="+port, "SLOW_REQUIRED=yes")
 	waitFor(t, lines, `"msg":"serving"`)
 	base := "http://127.0.0.1:" + port
