@@ -112,16 +112,19 @@ func (d *dispatcher) drain(ctx context.Context, to *deadEnd, e *event.Event) err
 	return nil
 }
 
-// deliver offers e to url under the delivery spec d until it is delivered,
-// refused, or d's retries run out (never, when untilTaken), and returns the
-// last attempt. It returns an error only when ctx ends.
+// deliver offers e to url under spec until it is delivered, refused, or
+// spec's retries run out (never, when untilTaken), and returns the last
+// attempt. It returns an error only when ctx ends.
 func (d *dispatcher) deliver(ctx context.Context, log *slog.Logger, url string, e *event.Event, spec Delivery, untilTaken bool) (attempt, error) {
 	for n := 1; ; n++ {
 		a := d.post(ctx, url, e, spec.timeout())
-		if err := ctx.Err(); err != nil {
-			return a, err
+		if a.delivered() {
+			return a, nil
 		}
-		if a.delivered() || !a.retryable() || (!untilTaken && n > spec.Retry) {
+		if err := ctx.Err(); err != nil {
+			return a, err // the attempt failed because ctx ended
+		}
+		if !a.retryable() || (!untilTaken && n > spec.Retry) {
 			return a, nil
 		}
 		wait := spec.backoff(n)

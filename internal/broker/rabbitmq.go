@@ -371,13 +371,17 @@ func (r *RabbitMQ) serve(ctx context.Context, s *session) error {
 func (r *RabbitMQ) keepConsuming(ctx context.Context, s *session, queue string, workers int, handle func(context.Context, *event.Event) error) {
 	for {
 		err := r.consume(ctx, s, queue, workers, handle)
-		if ctx.Err() != nil {
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-s.done:
+			t.Stop()
+			return // the whole session starts over
+		case <-t.C:
 		}
 		r.log.Warn("dispatcher stopped; restarting it", "queue", queue, "error", err.Error())
-		if sleep(ctx, time.Second) != nil {
-			return
-		}
 		if err := redeclare(s.conn, r.plan); err != nil {
 			r.log.Warn("cannot declare the topology again", "error", err.Error())
 		}
