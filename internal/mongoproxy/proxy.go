@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"time"
 )
 
 // Proxy serializes the commands of all its clients to one upstream server.
@@ -61,8 +60,8 @@ func (p *Proxy) URI() string {
 	return "mongodb://" + p.ln.Addr().String() + "/"
 }
 
-// Serve accepts clients until ctx is done or Close is called, and then
-// closes the proxy. It returns nil when it was stopped that way.
+// Serve accepts clients until ctx is done or Close is called, which it
+// reports with nil, or until accepting fails, which closes the proxy too.
 func (p *Proxy) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = p.Close() })
 	defer stop()
@@ -72,11 +71,8 @@ func (p *Proxy) Serve(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			// Out of file descriptors, most likely: wait for some to be freed
-			// rather than stop serving everyone.
-			p.log.Warn("mongoproxy: accept", "err", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
+			_ = p.Close()
+			return fmt.Errorf("mongoproxy: accept: %w", err)
 		}
 		if !p.track(conn) {
 			return nil
