@@ -24,6 +24,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
 	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 )
@@ -237,4 +238,34 @@ func Problems(t testing.TB, body string) []string {
 		}
 	}
 	return out
+}
+
+// Event returns a new event of the catalogue, as the function named by
+// source would publish it about subject.
+func Event(t testing.TB, source, subject string, data events.Data) cloudevents.Event {
+	t.Helper()
+	p, err := events.NewPending(events.Source(source), subject, data, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Event()
+}
+
+// Deliver posts e to url as the broker does, in binary mode, and returns the
+// status of the answer.
+func Deliver(t testing.TB, url string, e cloudevents.Event) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/orders"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+)
+
+// Function cancels an order when the expiry source says its deadline
+// passed, unless it was paid or cancelled already, and announces it with
+// ticketing.order.cancelled, which frees the ticket and tells payments.
+type Function struct {
+	mongo    *mongo.Client
+	orders   *orders.Store
+	outbox   *outbox.Outbox
+	receiver *events.Receiver
+}
+
+// New returns the function; Start prepares it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration and opens the clients.
+func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	client, db := mongodb.Open(cfg, "orders")
+	publisher := events.PublisherFromEnv(cfg)
+	minAge := outbox.MinAge(cfg)
+	if err := cfg.Err(); err != nil {
+		return err
+	}
+	f.mongo = client
+	f.orders = orders.NewStore(db)
+	f.outbox = f.orders.Outbox(publisher)
+	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
+	f.receiver = events.NewReceiver(f.expire, mongodb.NewInbox(db, "expire-order"))
+	return nil
+}
+
+// Handle serves the Trigger on ticketing.order.expired.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
+
+func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	expired, err := events.Decode[events.OrderExpired](e)
+	if err != nil {
+		return nil, err
+	}
+	log := logging.FromContext(ctx).With("order", expired.OrderID)
+	o, err := f.orders.Cancel(ctx, expired.OrderID, events.Source("expire-order"), time.Now())
+	switch {
+	case errors.Is(err, orders.ErrComplete):
+		log.Info("order was paid in time; nothing to expire")
+		return nil, nil
+	case errors.Is(err, orders.ErrNotFound):
+		// create-order records the deadline before it stores the order, so
+		// a crash in between leaves a deadline for an order that never was.
+		log.Info("no such order; nothing to expire")
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	// Publishing here, not only through the sweep, is what makes expiry
+	// prompt; a failure is repaired by the sweep, so it does not fail the event.
+	if err := f.outbox.Publish(ctx, o.ID, o.Outbox...); err != nil {
+		log.Warn("order expired; event left for the outbox sweep", "error", err.Error())
+	}
+	return nil, nil
+}
+
+// Stop closes the clients.
+func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
