@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/auth"
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/payments"
+)
+
+// Function charges the signed-in user's order with Stripe, once, and
+// announces the payment with ticketing.charge.created.
+type Function struct {
+	mongo    *mongo.Client
+	sessions *auth.Sessions
+	payments *payments.Processor
+}
+
+// New returns the function; Start prepares it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration, opens the clients, and schedules a sweep
+// of the events an earlier instance may have left unpublished.
+func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	client, db := mongodb.Open(cfg, "payments")
+	sessions := auth.Open(cfg)
+	publisher := events.PublisherFromEnv(cfg)
+	stripe := payments.StripeFromEnv(cfg)
+	minAge := outbox.MinAge(cfg)
+	if err := cfg.Err(); err != nil {
+		return err
+	}
+	f.mongo, f.sessions = client, sessions
+	store := payments.NewStore(db)
+	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source("charge"))
+	store.Outbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
+	return nil
+}
+
+// Handle serves POST /api/payments.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	session, err := f.sessions.Require(r.Context(), r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	var in struct {
+		OrderID string `json:"orderId"`
+		Token   string `json:"token"`
+	}
+	if err := httpapi.Decode(w, r, &in); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	in.Token = strings.TrimSpace(in.Token)
+	var v httpapi.Validation
+	_, badID := bson.ObjectIDFromHex(in.OrderID)
+	v.Check(badID == nil, "orderId", "OrderId must be a valid id")
+	v.Check(in.Token != "", "token", "Token must be provided")
+	if err := v.Err(); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	p, err := f.payments.Pay(r.Context(), in.OrderID, session.ID, in.Token)
+	if err != nil {
+		httpapi.WriteError(w, r, problem(r.Context(), err))
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, map[string]string{"id": p.ID.Hex()})
+}
+
+// problem says what a failed payment means to the client.
+func problem(ctx context.Context, err error) error {
+	var refused *payments.Refused
+	switch {
+	case errors.Is(err, payments.ErrNotFound):
+		return httpapi.NotFound()
+	case errors.Is(err, payments.ErrNotOwner):
+		return httpapi.NotAuthorized()
+	case errors.Is(err, payments.ErrCancelled):
+		return httpapi.BadRequest("Cannot pay for a cancelled order")
+	case errors.Is(err, payments.ErrExpired):
+		return httpapi.BadRequest("Cannot pay for an expired order")
+	case errors.Is(err, payments.ErrPaid):
+		return httpapi.BadRequest("Order has already been paid")
+	case errors.Is(err, payments.ErrPaying):
+		return httpapi.BadRequest("Order is being paid by another request")
+	case errors.As(err, &refused):
+		return httpapi.BadRequest(refused.Message)
+	case errors.Is(err, payments.ErrStripeUnavailable):
+		logging.FromContext(ctx).Warn("stripe unavailable; nothing was charged", "error", err.Error())
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Problems: []httpapi.Problem{{Message: "Payments are unavailable, please try again"}}}
+	}
+	return err
+}
+
+// Stop closes the clients.
+func (f *Function) Stop(ctx context.Context) error {
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/orders"
+)
+
+// Function marks an order complete when its payment is announced. Completing
+// is conditional: a complete order stays as it is, and an order that was
+// cancelled meanwhile (its expiry crossed the payment) stays cancelled, its
+// payment being the payments domain's to refund.
+type Function struct {
+	mongo    *mongo.Client
+	orders   *orders.Store
+	receiver *events.Receiver
+}
+
+// New returns the function; Start prepares it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration and opens the database client.
+func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	client, db := mongodb.Open(cfg, "orders")
+	if err := cfg.Err(); err != nil {
+		return err
+	}
+	f.mongo = client
+	f.orders = orders.NewStore(db)
+	// No inbox: completing is idempotent on its own.
+	f.receiver = events.NewReceiver(f.complete, nil)
+	return nil
+}
+
+// Handle serves the Trigger on ticketing.charge.created.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
+
+func (f *Function) complete(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	charge, err := events.Decode[events.ChargeCreated](e)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := bson.ObjectIDFromHex(charge.OrderID); err != nil {
+		return nil, events.Permanent(fmt.Errorf("event %s: order id %q: %w", e.ID(), charge.OrderID, err))
+	}
+	_, err = f.orders.Complete(ctx, charge.OrderID)
+	switch {
+	case errors.Is(err, orders.ErrCancelled):
+		logging.FromContext(ctx).Info("paid order was cancelled first; it stays cancelled", "order", charge.OrderID)
+		return nil, nil
+	case errors.Is(err, orders.ErrNotFound):
+		// A payment is made only for an order the payments domain heard of:
+		// this one must come, or the dead-letter sink keeps the event.
+		return nil, fmt.Errorf("complete order %s: not found: %w", charge.OrderID, events.ErrEarly)
+	}
+	return nil, err
+}
+
+// Stop closes the database client.
+func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }

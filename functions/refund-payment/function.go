@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/payments"
+)
+
+// Function makes sure nobody pays for a cancelled order: when an order is
+// cancelled it closes the order's payments, so that no charge can start, and
+// refunds the payment that was taken when the cancellation and the charge
+// crossed. A charge still running when it closes refunds itself.
+type Function struct {
+	mongo    *mongo.Client
+	payments *payments.Processor
+	receiver *events.Receiver
+}
+
+// New returns the function; Start prepares it.
+func New() *Function { return &Function{} }
+
+// Start reads the configuration and opens the clients.
+func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	client, db := mongodb.Open(cfg, "payments")
+	stripe := payments.StripeFromEnv(cfg)
+	if err := cfg.Err(); err != nil {
+		return err
+	}
+	f.mongo = client
+	// It publishes nothing: a refund is recorded on the payment.
+	f.payments = payments.NewProcessor(payments.NewStore(db), stripe, nil, events.Source("refund-payment"))
+	// No inbox: closing and refunding are idempotent on their own.
+	f.receiver = events.NewReceiver(f.refund, nil)
+	return nil
+}
+
+// Handle serves the Trigger on ticketing.order.cancelled.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
+
+func (f *Function) refund(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	d, err := events.Decode[events.OrderCancelled](e)
+	if err != nil {
+		return nil, err
+	}
+	id, err := bson.ObjectIDFromHex(d.ID)
+	if err != nil {
+		return nil, events.Permanent(fmt.Errorf("event %s: order id %q: %w", e.ID(), d.ID, err))
+	}
+	return nil, f.payments.RefundCancelled(ctx, id)
+}
+
+// Stop closes the database client.
+func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }

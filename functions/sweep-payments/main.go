@@ -1,0 +1,7 @@
+// Command sweep-payments finishes what a crash left half done in the payments
+// domain: pending events, charges and refunds; a PingSource wakes it every minute.
+package main
+
+import "github.com/ticketing-on-knative/ticketing/internal/function"
+
+func main() { function.Run("POST /", New()) }

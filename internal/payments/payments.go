@@ -1,0 +1,322 @@
+// Package payments is the payments domain: the domain's copy of the orders,
+// kept from the orders domain's events, and the payment of each order,
+// charged with Stripe once and refunded when it landed on an order that was
+// cancelled.
+//
+// An order has at most one payment document, because the payments collection
+// has a unique index on orderId: inserting it is the claim that decides
+// between two requests paying for one order, atomically on every MongoDB and
+// on FerretDB. The document goes through these states:
+//
+//	charging  claimed; Stripe is being asked. A declined card or a Stripe that
+//	          cannot be reached deletes it, so that another card may pay.
+//	paid      Stripe took the money; ChargeCreated is in its outbox.
+//	unpaid    the order was cancelled before anyone paid; the document holds
+//	          the order's claim so that no payment can follow.
+//
+// OrderCancelled is set on the document, whatever its state, as soon as the
+// payments domain learns that the order was cancelled: a charge still running
+// then refunds what it takes, and a paid one is refunded at once.
+package payments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/money"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+)
+
+// OrderCancelled is the status of the copy of a cancelled order; the copy of
+// an open order has the status its OrderCreated event gave it.
+const OrderCancelled = "cancelled"
+
+// Order is the payments domain's copy of an order: what a payment needs.
+type Order struct {
+	ID        bson.ObjectID `bson:"_id"`
+	UserID    string        `bson:"userId"`
+	Status    string        `bson:"status"`
+	Price     money.Cents   `bson:"price"`
+	ExpiresAt time.Time     `bson:"expiresAt"`
+	Version   int64         `bson:"version"`
+}
+
+// The states of a payment; see the package documentation.
+const (
+	StatusCharging = "charging"
+	StatusPaid     = "paid"
+	StatusUnpaid   = "unpaid"
+)
+
+// Payment is the payment of one order.
+type Payment struct {
+	ID      bson.ObjectID `bson:"_id"`
+	OrderID bson.ObjectID `bson:"orderId"`
+	Status  string        `bson:"status"`
+	Amount  money.Cents   `bson:"amount"`
+	// Token is the card token or PaymentMethod id the buyer sent; with the
+	// order it makes Stripe's idempotency key, so that a charge interrupted
+	// by a crash can be asked again and answered as it was the first time.
+	Token     string    `bson:"token,omitempty"`
+	ClaimedAt time.Time `bson:"claimedAt"`
+	// StripeID is the Charge (ch_) or PaymentIntent (pi_) that took the money.
+	StripeID       string           `bson:"stripeId,omitempty"`
+	OrderCancelled bool             `bson:"orderCancelled,omitempty"`
+	RefundID       string           `bson:"refundId,omitempty"`
+	Outbox         []events.Pending `bson:"outbox,omitempty"`
+}
+
+var (
+	// ErrNotFound is returned for an order the domain has no copy of (yet).
+	ErrNotFound = errors.New("order not found")
+	// ErrNotOwner is returned for another user's order.
+	ErrNotOwner = errors.New("order belongs to another user")
+	// ErrCancelled is returned for an order that was cancelled.
+	ErrCancelled = errors.New("order is cancelled")
+	// ErrExpired is returned for an order whose deadline has passed.
+	ErrExpired = errors.New("order has expired")
+	// ErrPaid is returned for an order that has been paid.
+	ErrPaid = errors.New("order is paid")
+	// ErrPaying is returned for an order another request is paying right now.
+	ErrPaying = errors.New("order is being paid")
+)
+
+// Store keeps the copies of the orders and their payments in the payments
+// database.
+type Store struct {
+	orders   *mongo.Collection
+	payments *mongo.Collection
+
+	mu      sync.Mutex
+	indexed bool
+}
+
+// NewStore returns the store of db.
+func NewStore(db *mongo.Database) *Store {
+	return &Store{orders: db.Collection("orders"), payments: db.Collection("payments")}
+}
+
+// Outbox returns the outbox of the payments collection.
+func (s *Store) Outbox(pub outbox.Publisher) *outbox.Outbox { return outbox.New(s.payments, pub) }
+
+// ensureIndexes creates, before the first claim of the process, the unique
+// index on orderId, which is what makes a claim exclusive, and the index by
+// which the sweep finds unfinished payments.
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.indexed {
+		return nil
+	}
+	_, err := s.payments.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("order_unique")},
+		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "orderCancelled", Value: 1}}, Options: options.Index().SetName("status")},
+	})
+	if err != nil {
+		return fmt.Errorf("create payments indexes: %w", err)
+	}
+	s.indexed = true
+	return nil
+}
+
+// Order returns the copy of the order with id; a malformed id is ErrNotFound.
+func (s *Store) Order(ctx context.Context, id string) (*Order, error) {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	var o Order
+	err = s.orders.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&o)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find order %s: %w", id, err)
+	}
+	return &o, nil
+}
+
+// SyncOrder applies an order's state from the orders domain's event to the
+// copy when o.Version is the next one (0 creates the copy); a later event
+// changes only the status. An older version is a duplicate and changes
+// nothing; a newer one is events.ErrEarly.
+func (s *Store) SyncOrder(ctx context.Context, o Order) error {
+	if o.Version == 0 {
+		_, err := s.orders.InsertOne(ctx, o)
+		if err != nil && !mongodb.IsDuplicateKey(err) {
+			return fmt.Errorf("copy order %s: %w", o.ID.Hex(), err)
+		}
+		return nil
+	}
+	res, err := s.orders.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: o.ID}, {Key: "version", Value: o.Version - 1}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: o.Status}, {Key: "version", Value: o.Version}}}})
+	if err != nil {
+		return fmt.Errorf("update copy of order %s to version %d: %w", o.ID.Hex(), o.Version, err)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	have, err := s.Order(ctx, o.ID.Hex())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("order %s version %d: no copy yet: %w", o.ID.Hex(), o.Version, events.ErrEarly)
+	case err != nil:
+		return err
+	case have.Version < o.Version-1:
+		return fmt.Errorf("order %s version %d: copy is at %d: %w", o.ID.Hex(), o.Version, have.Version, events.ErrEarly)
+	}
+	return nil
+}
+
+// ByOrder returns the payment of the order with id, or nil when there is none.
+func (s *Store) ByOrder(ctx context.Context, orderID bson.ObjectID) (*Payment, error) {
+	return s.find(ctx, bson.D{{Key: "orderId", Value: orderID}})
+}
+
+func (s *Store) find(ctx context.Context, filter bson.D) (*Payment, error) {
+	var p Payment
+	err := s.payments.FindOne(ctx, filter).Decode(&p)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find payment %v: %w", filter, err)
+	}
+	return &p, nil
+}
+
+// claim stores p, a payment in state charging, as its order's payment. When
+// the order has one already, it says why the order cannot be paid.
+func (s *Store) claim(ctx context.Context, p *Payment) error {
+	if err := s.ensureIndexes(ctx); err != nil {
+		return err
+	}
+	for {
+		_, err := s.payments.InsertOne(ctx, p)
+		if err == nil {
+			return nil
+		}
+		if !mongodb.IsDuplicateKey(err) {
+			return fmt.Errorf("claim payment of order %s: %w", p.OrderID.Hex(), err)
+		}
+		held, err := s.ByOrder(ctx, p.OrderID)
+		switch {
+		case err != nil:
+			return err
+		case held == nil:
+			continue // released since
+		case held.OrderCancelled:
+			return ErrCancelled
+		case held.Status == StatusPaid:
+			return ErrPaid
+		default:
+			return ErrPaying
+		}
+	}
+}
+
+// release gives up p's claim after a charge that took nothing, so that
+// another card may pay; if the order was cancelled meanwhile, the document
+// stays, unpaid, to keep any later payment out.
+func (s *Store) release(ctx context.Context, p *Payment) error {
+	charging := bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: StatusCharging}}
+	res, err := s.payments.DeleteOne(ctx, append(charging, bson.E{Key: "orderCancelled", Value: bson.D{{Key: "$ne", Value: true}}}))
+	if err == nil && res.DeletedCount == 0 {
+		_, err = s.payments.UpdateOne(ctx, charging, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: StatusUnpaid}}}})
+	}
+	if err != nil {
+		return fmt.Errorf("release payment %s of order %s: %w", p.ID.Hex(), p.OrderID.Hex(), err)
+	}
+	return nil
+}
+
+// settle records that Stripe took p's money as stripeID, with the event that
+// announces it, in one write on condition that p is still charging, and
+// returns the payment as stored. When another process settled p first (the
+// sweep, replaying a claim it took for abandoned), it returns that.
+func (s *Store) settle(ctx context.Context, p *Payment, stripeID string, created events.Pending) (*Payment, error) {
+	var paid Payment
+	err := s.payments.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: StatusCharging}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: StatusPaid}, {Key: "stripeId", Value: stripeID}}}, outbox.Push(created)},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&paid)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		other, err := s.find(ctx, bson.D{{Key: "_id", Value: p.ID}})
+		if err == nil && (other == nil || other.Status != StatusPaid) {
+			err = fmt.Errorf("payment %s was charged as %s but is no longer charging", p.ID.Hex(), stripeID)
+		}
+		return other, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record payment %s of order %s as %s: %w", p.ID.Hex(), p.OrderID.Hex(), stripeID, err)
+	}
+	return &paid, nil
+}
+
+// cancel records that the order with id was cancelled on its payment, or
+// stores an unpaid one that keeps every payment out, and returns it.
+func (s *Store) cancel(ctx context.Context, orderID bson.ObjectID, now time.Time) (*Payment, error) {
+	if err := s.ensureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	for {
+		unpaid := &Payment{ID: bson.NewObjectID(), OrderID: orderID, Status: StatusUnpaid, OrderCancelled: true, ClaimedAt: now}
+		_, err := s.payments.InsertOne(ctx, unpaid)
+		if err == nil {
+			return unpaid, nil
+		}
+		if !mongodb.IsDuplicateKey(err) {
+			return nil, fmt.Errorf("close payments of cancelled order %s: %w", orderID.Hex(), err)
+		}
+		var p Payment
+		err = s.payments.FindOneAndUpdate(ctx, bson.D{{Key: "orderId", Value: orderID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "orderCancelled", Value: true}}}},
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&p)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue // a declined charge released it since
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mark payment of order %s cancelled: %w", orderID.Hex(), err)
+		}
+		return &p, nil
+	}
+}
+
+// refunded records Stripe's refund of p.
+func (s *Store) refunded(ctx context.Context, p *Payment, refundID string) error {
+	_, err := s.payments.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "refundId", Value: refundID}}}})
+	if err != nil {
+		return fmt.Errorf("record refund %s of payment %s: %w", refundID, p.ID.Hex(), err)
+	}
+	p.RefundID = refundID
+	return nil
+}
+
+// unfinished returns the payments a crash may have left half done: claims
+// made before claimedBefore that are still charging, and payments of
+// cancelled orders that have not been refunded.
+func (s *Store) unfinished(ctx context.Context, claimedBefore time.Time) ([]Payment, error) {
+	cur, err := s.payments.Find(ctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "status", Value: StatusCharging}, {Key: "claimedAt", Value: bson.D{{Key: "$lt", Value: claimedBefore}}}},
+		bson.D{{Key: "status", Value: StatusPaid}, {Key: "orderCancelled", Value: true}, {Key: "refundId", Value: bson.D{{Key: "$exists", Value: false}}}},
+	}}})
+	if err != nil {
+		return nil, fmt.Errorf("find unfinished payments: %w", err)
+	}
+	var found []Payment
+	if err := cur.All(ctx, &found); err != nil {
+		return nil, fmt.Errorf("find unfinished payments: %w", err)
+	}
+	return found, nil
+}
