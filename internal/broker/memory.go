@@ -89,7 +89,21 @@ func (m *Memory) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
+	if n := m.held(); n > 0 {
+		m.log.Warn("broker stopped with events not yet delivered; a memory broker loses them", "events", n)
+	}
 	return err
+}
+
+// held counts the events in the queues.
+func (m *Memory) held() int {
+	n := 0
+	for _, q := range m.queues {
+		q.mu.Lock()
+		n += len(q.events)
+		q.mu.Unlock()
+	}
+	return n
 }
 
 // Close makes the ingress refuse events and Run return.
