@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ticketing-on-knative/ticketing/internal/testenv"
@@ -84,23 +83,11 @@ func newHop(b *testing.B, kind string, parallelism int) *hop {
 	b.Cleanup(subscriber.Close)
 	ingress := runBroker(b, kind, Trigger{Name: "t", Filter: map[string]string{"type": "bench"}, Subscriber: subscriber.URL, Parallelism: parallelism})
 	h.send = func(i int) error {
-		e := newEvent(fmt.Sprint(i), "bench")
-		req, err := http.NewRequest(http.MethodPost, ingress, nil)
-		if err != nil {
-			return err
+		status, err := postEvent(ingress, newEvent(fmt.Sprint(i), "bench"), binding.EncodingBinary)
+		if err == nil && status != http.StatusAccepted {
+			err = fmt.Errorf("ingress answered %d", status)
 		}
-		if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			return fmt.Errorf("ingress answered %s", resp.Status)
-		}
-		return nil
+		return err
 	}
 	return h
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -97,20 +98,30 @@ func send(t testing.TB, ingress string, e event.Event) int {
 
 func post(t testing.TB, ingress string, e event.Event, mode binding.Encoding) int {
 	t.Helper()
-	ctx := binding.WithPreferredEventEncoding(context.Background(), mode)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ingress, nil)
+	status, err := postEvent(ingress, e, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return status
+}
+
+// postEvent posts e to url in mode and returns the status; it is post for
+// the goroutines of a benchmark, which must not call Fatal.
+func postEvent(url string, e event.Event, mode binding.Encoding) (int, error) {
+	ctx := binding.WithPreferredEventEncoding(context.Background(), mode)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return 0, err
+	}
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("post event %s: %v", e.ID(), err)
+		return 0, fmt.Errorf("post event %s: %w", e.ID(), err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 // accepted sends e and fails the test unless the ingress answers 202.
