@@ -1,0 +1,390 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/money"
+	"github.com/ticketing-on-knative/ticketing/internal/payments"
+	"github.com/ticketing-on-knative/ticketing/internal/payments/stripetest"
+)
+
+const route = "POST /api/payments"
+
+type fixture struct {
+	url    string
+	env    map[string]string
+	sink   *functest.Sink
+	store  *payments.Store
+	stripe *stripetest.Server
+}
+
+// setup starts the function with Stripe served by h behind a recording
+// server; vars override the environment.
+func setup(t *testing.T, h http.Handler, vars map[string]string) fixture {
+	t.Helper()
+	sink := functest.NewSink(t)
+	stripe := stripetest.Start(t, h)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL, "STRIPE_KEY": "sk_test_charge", "STRIPE_API_BASE": stripe.URL})
+	for k, v := range vars {
+		env[k] = v
+	}
+	url := functest.Start(t, route, New(), env) + "/api/payments"
+	return fixture{url: url, env: env, sink: sink, store: payments.NewStore(functest.Database(t, env)), stripe: stripe}
+}
+
+// order makes the payments domain's copy of an order of buyer for a ticket
+// of price, expiring after ttl, as sync-order would from OrderCreated.
+func (fx fixture) order(t *testing.T, buyer string, price money.Cents, ttl time.Duration) string {
+	t.Helper()
+	id := bson.NewObjectID()
+	o := payments.Order{ID: id, UserID: buyer, Status: "created", Price: price, ExpiresAt: time.Now().Add(ttl)}
+	if err := fx.store.SyncOrder(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	return id.Hex()
+}
+
+// cancel applies the order's cancellation to the copy, as sync-order would.
+func (fx fixture) cancel(t *testing.T, orderID string) {
+	t.Helper()
+	id, _ := bson.ObjectIDFromHex(orderID)
+	if err := fx.store.SyncOrder(t.Context(), payments.Order{ID: id, Status: payments.OrderCancelled, Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (fx fixture) pay(t *testing.T, session, body string) functest.Response {
+	t.Helper()
+	return functest.Do(t, functest.Request{Method: http.MethodPost, URL: fx.url, Body: body, Token: session})
+}
+
+func (fx fixture) payment(t *testing.T, orderID string) *payments.Payment {
+	t.Helper()
+	id, _ := bson.ObjectIDFromHex(orderID)
+	p, err := fx.store.ByOrder(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func payBody(orderID, token string) string {
+	return fmt.Sprintf(`{"orderId":%q,"token":%q}`, orderID, token)
+}
+
+func created(t *testing.T, res functest.Response) string {
+	t.Helper()
+	var body struct{ ID string }
+	if res.Status != http.StatusCreated || json.Unmarshal([]byte(res.Body), &body) != nil || len(body.ID) != 24 {
+		t.Fatalf("status %d, body %s; want 201 {id}", res.Status, res.Body)
+	}
+	return body.ID
+}
+
+func refused(t *testing.T, res functest.Response, status int, message string) {
+	t.Helper()
+	if res.Status != status || strings.Join(functest.Problems(t, res.Body), "|") != message {
+		t.Errorf("status %d, body %s; want %d %q", res.Status, res.Body, status, message)
+	}
+}
+
+func TestChargeTakesThePriceOnceAndAnnouncesIt(t *testing.T) {
+	fx := setup(t, stripetest.Mock(t), nil)
+	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+	orderID := fx.order(t, "buyer-1", 2050, 15*time.Minute)
+
+	id := created(t, fx.pay(t, buyer, payBody(orderID, "tok_visa")))
+
+	charges := fx.stripe.Requests("/v1/charges")
+	if len(charges) != 1 {
+		t.Fatalf("%d charges reached Stripe, want 1", len(charges))
+	}
+	f := charges[0].Form
+	if f.Get("amount") != "2050" || f.Get("currency") != "usd" || f.Get("source") != "tok_visa" || charges[0].IdempotencyKey == "" {
+		t.Errorf("Stripe was asked for %v with idempotency key %q; want 2050 usd from tok_visa, with a key", f, charges[0].IdempotencyKey)
+	}
+	e := fx.sink.Wait(t, 1)[0]
+	if e.Type() != events.TypeChargeCreated || e.Source() != "/functions/charge" || e.Subject() != orderID {
+		t.Errorf("event %s from %s about %s, want %s from /functions/charge about %s", e.Type(), e.Source(), e.Subject(), events.TypeChargeCreated, orderID)
+	}
+	data, err := events.Decode[events.ChargeCreated](e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data.ID != id || data.OrderID != orderID || !strings.HasPrefix(data.StripeID, "ch_") {
+		t.Errorf("event data %+v, want the payment %s of order %s with a Stripe charge id", data, id, orderID)
+	}
+
+	// Paying again, with the same card or another, charges nothing more.
+	for _, token := range []string{"tok_visa", "tok_mastercard"} {
+		refused(t, fx.pay(t, buyer, payBody(orderID, token)), http.StatusBadRequest, "Order has already been paid")
+	}
+	if n := len(fx.stripe.Requests("/v1/charges")); n != 1 {
+		t.Errorf("%d charges reached Stripe after paying again, want 1", n)
+	}
+}
+
+func TestChargeRefusals(t *testing.T) {
+	fx := setup(t, stripetest.Mock(t), nil)
+	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+	open := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+	someoneElses := fx.order(t, "buyer-2", 2000, 15*time.Minute)
+	cancelled := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+	fx.cancel(t, cancelled)
+	expired := fx.order(t, "buyer-1", 2000, -time.Second)
+
+	for _, tt := range []struct {
+		name, session, body string
+		status              int
+		want                string
+	}{
+		{"no session", "", payBody(open, "tok_visa"), 401, "Not authorized"},
+		{"a forged session", "not-a-jwt", payBody(open, "tok_visa"), 401, "Not authorized"},
+		{"empty body", buyer, ``, 400, "orderId: OrderId must be a valid id|token: Token must be provided"},
+		{"malformed order id", buyer, payBody("nope", "tok_visa"), 400, "orderId: OrderId must be a valid id"},
+		{"blank token", buyer, payBody(open, "  "), 400, "token: Token must be provided"},
+		{"token of the wrong type", buyer, fmt.Sprintf(`{"orderId":%q,"token":5}`, open), 400, "token: token must be a string"},
+		{"malformed JSON", buyer, `{"orderId":`, 400, "Request body is not valid JSON"},
+		{"unknown order", buyer, payBody(bson.NewObjectID().Hex(), "tok_visa"), 404, "Not Found"},
+		{"another user's order", buyer, payBody(someoneElses, "tok_visa"), 401, "Not authorized"},
+		{"a cancelled order", buyer, payBody(cancelled, "tok_visa"), 400, "Cannot pay for a cancelled order"},
+		{"an expired order", buyer, payBody(expired, "tok_visa"), 400, "Cannot pay for an expired order"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			refused(t, fx.pay(t, tt.session, tt.body), tt.status, tt.want)
+		})
+	}
+	if n := len(fx.stripe.Requests("")); n != 0 {
+		t.Errorf("%d requests reached Stripe for refused payments", n)
+	}
+	if n := len(fx.sink.Events()); n != 0 {
+		t.Errorf("%d events published for refused payments", n)
+	}
+	created(t, fx.pay(t, buyer, payBody(open, "tok_visa")))
+}
+
+func TestConcurrentChargesForOneOrderChargeOnce(t *testing.T) {
+	fx := setup(t, stripetest.Mock(t), nil)
+	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+	const n = 2
+	results := make(chan functest.Response, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results <- fx.pay(t, buyer, payBody(orderID, []string{"tok_visa", "tok_mastercard"}[i]))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	count := map[int]int{}
+	for res := range results {
+		count[res.Status]++
+		if res.Status == http.StatusBadRequest {
+			msg := strings.Join(functest.Problems(t, res.Body), "")
+			if msg != "Order has already been paid" && msg != "Order is being paid by another request" {
+				t.Errorf("the loser got %q", msg)
+			}
+		}
+	}
+	if count[http.StatusCreated] != 1 || count[http.StatusBadRequest] != n-1 {
+		t.Errorf("statuses %v, want one 201 and %d 400", count, n-1)
+	}
+	if got := len(fx.stripe.Requests("/v1/charges")); got != 1 {
+		t.Errorf("%d charges reached Stripe, want 1", got)
+	}
+	if got := len(fx.sink.Wait(t, 1)); got != 1 {
+		t.Errorf("%d charge.created events, want 1", got)
+	}
+}
+
+// TestChargeThatCrossesACancellationIsRefunded cancels the order while
+// Stripe is charging it: the buyer is told the order is cancelled, and what
+// Stripe took is given back.
+func TestChargeThatCrossesACancellationIsRefunded(t *testing.T) {
+	mock := stripetest.Mock(t)
+	charging, proceed := make(chan struct{}), make(chan struct{})
+	fx := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/charges" {
+			close(charging)
+			<-proceed
+		}
+		mock.ServeHTTP(w, r)
+	}), nil)
+	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+	res := make(chan functest.Response, 1)
+	go func() { res <- fx.pay(t, buyer, payBody(orderID, "tok_visa")) }()
+	<-charging
+	fx.cancel(t, orderID)
+	close(proceed)
+
+	refused(t, <-res, http.StatusBadRequest, "Cannot pay for a cancelled order")
+	p := fx.payment(t, orderID)
+	refunds := fx.stripe.Requests("/v1/refunds")
+	if len(refunds) != 1 || refunds[0].Form.Get("charge") != p.StripeID || refunds[0].IdempotencyKey == "" {
+		t.Fatalf("refunds asked of Stripe: %+v, want one of charge %s with an idempotency key", refunds, p.StripeID)
+	}
+	if p.RefundID == "" {
+		t.Error("the refund is not recorded on the payment")
+	}
+}
+
+func TestDeclinedCardIsA400AndAnotherCardMayPay(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/charges", func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("source") == "tok_chargeDeclined" {
+			stripetest.Declined("Your card was declined.").ServeHTTP(w, r)
+			return
+		}
+		stripetest.Charge().ServeHTTP(w, r)
+	})
+	fx := setup(t, mux, nil)
+	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+	for range 2 {
+		refused(t, fx.pay(t, buyer, payBody(orderID, "tok_chargeDeclined")), http.StatusBadRequest, "Your card was declined.")
+	}
+	if p := fx.payment(t, orderID); p != nil {
+		t.Errorf("a declined card left a payment: %+v", p)
+	}
+	created(t, fx.pay(t, buyer, payBody(orderID, "tok_visa")))
+
+	charges := fx.stripe.Requests("/v1/charges")
+	if len(charges) != 3 {
+		t.Fatalf("%d charges reached Stripe, want 3", len(charges))
+	}
+	if charges[0].IdempotencyKey != charges[1].IdempotencyKey || charges[1].IdempotencyKey == charges[2].IdempotencyKey {
+		t.Errorf("idempotency keys %q, %q, %q: want the same card to repeat its key and another card to have its own",
+			charges[0].IdempotencyKey, charges[1].IdempotencyKey, charges[2].IdempotencyKey)
+	}
+	if got := len(fx.sink.Wait(t, 1)); got != 1 {
+		t.Errorf("%d charge.created events, want 1", got)
+	}
+}
+
+func TestStripeUnavailableIsA503AndStoresNothing(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		stripe http.Handler
+		vars   map[string]string
+	}{
+		{"Stripe answers 500", stripetest.Error(http.StatusInternalServerError, "api_error", "", "An unknown error occurred"), nil},
+		{"Stripe answers 503", stripetest.Error(http.StatusServiceUnavailable, "api_error", "", "Service unavailable"), nil},
+		{"a page from something in between", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+		}), nil},
+		{"Stripe unreachable", http.NotFoundHandler(), map[string]string{"STRIPE_API_BASE": "http://127.0.0.1:1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := setup(t, tt.stripe, tt.vars)
+			buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+			orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+			refused(t, fx.pay(t, buyer, payBody(orderID, "tok_visa")), http.StatusServiceUnavailable, "Payments are unavailable, please try again")
+			if p := fx.payment(t, orderID); p != nil {
+				t.Errorf("a failed charge left a payment: %+v", p)
+			}
+			if n := len(fx.sink.Events()); n != 0 {
+				t.Errorf("%d events published for a failed charge", n)
+			}
+		})
+	}
+}
+
+func TestPaymentMethodPaysThroughAPaymentIntentThatMustSucceed(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/payment_intents", func(w http.ResponseWriter, r *http.Request) {
+		status := map[string]string{"pm_card_visa": "succeeded", "pm_card_authenticationRequired": "requires_action"}[r.FormValue("payment_method")]
+		stripetest.PaymentIntent(status).ServeHTTP(w, r)
+	})
+	fx := setup(t, mux, nil)
+	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+	orderID := fx.order(t, "buyer-1", 3100, 15*time.Minute)
+
+	res := fx.pay(t, buyer, payBody(orderID, "pm_card_authenticationRequired"))
+	refused(t, res, http.StatusBadRequest, "The payment needs the card holder to authenticate it, which this API cannot ask for; use another card")
+	if p := fx.payment(t, orderID); p != nil {
+		t.Errorf("a PaymentIntent that did not succeed left a payment: %+v", p)
+	}
+
+	id := created(t, fx.pay(t, buyer, payBody(orderID, "pm_card_visa")))
+	intents := fx.stripe.Requests("/v1/payment_intents")
+	f := intents[len(intents)-1].Form
+	if f.Get("amount") != "3100" || f.Get("currency") != "usd" || f.Get("confirm") != "true" || f.Get("payment_method") != "pm_card_visa" {
+		t.Errorf("Stripe was asked for the PaymentIntent %v, want a confirmed 3100 usd with pm_card_visa", f)
+	}
+	if p := fx.payment(t, orderID); p == nil || p.ID.Hex() != id || !strings.HasPrefix(p.StripeID, "pi_") {
+		t.Errorf("payment %+v, want %s paid by a PaymentIntent", p, id)
+	}
+	if n := len(fx.stripe.Requests("/v1/charges")); n != 0 {
+		t.Errorf("%d Charges made for a PaymentMethod", n)
+	}
+}
+
+func TestChargeWithoutStripeKeyDoesNotStart(t *testing.T) {
+	env := functest.Env(t, map[string]string{"K_SINK": "http://127.0.0.1:1"})
+	err := New().Start(t.Context(), config.FromMap(env))
+	if err == nil || !strings.Contains(err.Error(), "STRIPE_KEY") {
+		t.Errorf("Start without STRIPE_KEY: %v, want an error naming it", err)
+	}
+}
+
+// TestChargeIsRecordedWhenTheClientGivesUp lets the buyer's request go while
+// Stripe is charging: what Stripe took is recorded and announced all the same.
+func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
+	mock := stripetest.Mock(t)
+	charging, proceed := make(chan struct{}), make(chan struct{})
+	fx := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/charges" {
+			close(charging)
+			<-proceed
+		}
+		mock.ServeHTTP(w, r)
+	}), nil)
+	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fx.url, strings.NewReader(payBody(orderID, "tok_visa")))
+	req.Header.Set("Authorization", "Bearer "+functest.Session(t, "buyer-1", "buyer@example.com"))
+	gaveUp := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		gaveUp <- err
+	}()
+	<-charging
+	cancel()
+	<-gaveUp
+	close(proceed)
+
+	e := fx.sink.Wait(t, 1)[0]
+	if data, err := events.Decode[events.ChargeCreated](e); err != nil || data.OrderID != orderID {
+		t.Fatalf("event %s %v, want the charge of order %s", e.Data(), err, orderID)
+	}
+	if p := fx.payment(t, orderID); p == nil || p.Status != payments.StatusPaid {
+		t.Errorf("payment %+v, want it paid", p)
+	}
+}
