@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"net/http"
 	"strings"
@@ -30,7 +31,7 @@ func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
 	dead := p.Event()
 	dead.SetExtension(deadletters.ErrorDest, "http://reserve-ticket.ticketing.svc.cluster.local")
 	dead.SetExtension(deadletters.ErrorCode, "503")
-	dead.SetExtension(deadletters.ErrorData, "database unavailable")
+	dead.SetExtension(deadletters.ErrorData, base64.StdEncoding.EncodeToString([]byte("database unavailable")))
 	for range 2 { // the DLQ delivers at least once
 		if err := events.NewPublisher(url, 5*time.Second).Publish(context.Background(), dead); err != nil {
 			t.Fatal(err)
@@ -56,6 +57,10 @@ func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
 		if !strings.Contains(listed, want) {
 			t.Errorf("list does not show %q:\n%s", want, listed)
 		}
+	}
+
+	if js := run("list", "-json"); !strings.Contains(js, `"errorData":"database unavailable"`) {
+		t.Errorf("list -json does not show the decoded response body:\n%s", js)
 	}
 
 	run("replay", "/functions/create-order "+p.ID)

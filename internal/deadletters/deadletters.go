@@ -5,6 +5,7 @@ package deadletters
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -57,6 +58,16 @@ func extension(e cloudevents.Event, name string) string {
 	return fmt.Sprint(v)
 }
 
+// errorData is the failed response's body as text: Knative's brokers send it
+// base64-encoded; anything that is not is kept as it came.
+func errorData(e cloudevents.Event) string {
+	v := extension(e, ErrorData)
+	if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+		return string(b)
+	}
+	return v
+}
+
 // Keep stores e, or records that it died once more.
 func (s *Store) Keep(ctx context.Context, e cloudevents.Event, now time.Time) error {
 	whole, err := e.MarshalJSON()
@@ -69,7 +80,7 @@ func (s *Store) Keep(ctx context.Context, e cloudevents.Event, now time.Time) er
 			{Key: "subject", Value: e.Subject()},
 			{Key: "errorDest", Value: extension(e, ErrorDest)},
 			{Key: "errorCode", Value: extension(e, ErrorCode)},
-			{Key: "errorData", Value: extension(e, ErrorData)},
+			{Key: "errorData", Value: errorData(e)},
 			{Key: "event", Value: whole},
 			{Key: "lastDied", Value: now},
 		}},
