@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/expiry"
+	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/orders"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+)
+
+type fixture struct {
+	url   string
+	store *orders.Store
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	env := functest.Env(t, nil)
+	url := functest.Start(t, "POST /", New(), env)
+	return fixture{url: url, store: orders.NewStore(functest.Database(t, env))}
+}
+
+// order stores an open order for a ticket, as create-order would.
+func (fx fixture) order(t *testing.T) *orders.Order {
+	t.Helper()
+	tk := orders.Ticket{ID: bson.NewObjectID(), Title: "Concert", Price: 2000}
+	if err := fx.store.SyncTicket(t.Context(), tk); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	o := orders.New("buyer-1", &tk, now.Add(15*time.Minute), now)
+	deadlines := expiry.NewDeadlines(testenv.Redis(t), "t_"+testenv.Name())
+	if err := fx.store.Create(t.Context(), o, deadlines, "/functions/create-order"); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func (fx fixture) state(t *testing.T, id string) (string, int64) {
+	t.Helper()
+	o, err := fx.store.ByID(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Status, o.Version
+}
+
+func chargeCreated(t *testing.T, orderID string) cloudevents.Event {
+	t.Helper()
+	p, err := events.NewPending("/functions/charge", orderID,
+		events.ChargeCreated{ID: bson.NewObjectID().Hex(), OrderID: orderID, StripeID: "ch_1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Event()
+}
+
+// deliver posts e as the broker does, in binary mode, and returns the status.
+func deliver(t *testing.T, url string, e cloudevents.Event) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestCompleteOrderOnceAndForGood(t *testing.T) {
+	fx := setup(t)
+	o := fx.order(t)
+	paid := chargeCreated(t, o.ID.Hex())
+
+	// Redelivered, and re-sent with a new id: completing again changes nothing.
+	for _, e := range []cloudevents.Event{paid, paid, chargeCreated(t, o.ID.Hex())} {
+		if status := deliver(t, fx.url, e); status != http.StatusOK {
+			t.Fatalf("status %d, want 200", status)
+		}
+		if status, version := fx.state(t, o.ID.Hex()); status != orders.StatusComplete || version != 1 {
+			t.Fatalf("order %s v%d, want complete v1", status, version)
+		}
+	}
+	if _, err := fx.store.Cancel(t.Context(), o.ID.Hex(), "/functions/cancel-order", time.Now()); !errors.Is(err, orders.ErrComplete) {
+		t.Errorf("cancelling the paid order: %v, want %v", err, orders.ErrComplete)
+	}
+}
+
+// TestCompleteOrderLeavesACancelledOrderCancelled delivers the payment of an
+// order whose expiry won the race: the order stays cancelled, and the event
+// is done with (refunding is the payments domain's part).
+func TestCompleteOrderLeavesACancelledOrderCancelled(t *testing.T) {
+	fx := setup(t)
+	o := fx.order(t)
+	if _, err := fx.store.Cancel(t.Context(), o.ID.Hex(), "/functions/expire-order", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if status := deliver(t, fx.url, chargeCreated(t, o.ID.Hex())); status != http.StatusOK {
+		t.Fatalf("status %d, want 200", status)
+	}
+	if status, version := fx.state(t, o.ID.Hex()); status != orders.StatusCancelled || version != 1 {
+		t.Errorf("order %s v%d, want cancelled v1", status, version)
+	}
+}
+
+func TestCompleteOrderRetriesAnUnknownOrderAndDropsAMalformedOne(t *testing.T) {
+	fx := setup(t)
+	if status := deliver(t, fx.url, chargeCreated(t, bson.NewObjectID().Hex())); status != http.StatusConflict {
+		t.Errorf("unknown order: status %d, want 409 (retried, then dead-lettered)", status)
+	}
+	if status := deliver(t, fx.url, chargeCreated(t, "nope")); status != http.StatusBadRequest {
+		t.Errorf("malformed order id: status %d, want 400 (dropped)", status)
+	}
+}
