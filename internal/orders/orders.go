@@ -201,25 +201,29 @@ func (s *Store) SyncTicket(ctx context.Context, t Ticket) error {
 		}
 		return nil
 	}
-	res, err := s.tickets.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: t.ID}, {Key: "version", Value: t.Version - 1}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: t.Title}, {Key: "price", Value: t.Price}, {Key: "version", Value: t.Version}}}})
-	if err != nil {
-		return fmt.Errorf("update copy of ticket %s to version %d: %w", t.ID.Hex(), t.Version, err)
+	for {
+		res, err := s.tickets.UpdateOne(ctx,
+			bson.D{{Key: "_id", Value: t.ID}, {Key: "version", Value: t.Version - 1}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: t.Title}, {Key: "price", Value: t.Price}, {Key: "version", Value: t.Version}}}})
+		if err != nil {
+			return fmt.Errorf("update copy of ticket %s to version %d: %w", t.ID.Hex(), t.Version, err)
+		}
+		if res.MatchedCount == 1 {
+			return nil
+		}
+		have, err := s.Ticket(ctx, t.ID.Hex())
+		switch {
+		case errors.Is(err, ErrTicketNotFound):
+			return fmt.Errorf("ticket %s version %d: no copy yet: %w", t.ID.Hex(), t.Version, events.ErrEarly)
+		case err != nil:
+			return err
+		case have.Version < t.Version-1:
+			return fmt.Errorf("ticket %s version %d: copy is at %d: %w", t.ID.Hex(), t.Version, have.Version, events.ErrEarly)
+		case have.Version >= t.Version:
+			return nil
+		}
+		// The predecessor was applied after the update missed it: try again.
 	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	have, err := s.Ticket(ctx, t.ID.Hex())
-	switch {
-	case errors.Is(err, ErrTicketNotFound):
-		return fmt.Errorf("ticket %s version %d: no copy yet: %w", t.ID.Hex(), t.Version, events.ErrEarly)
-	case err != nil:
-		return err
-	case have.Version < t.Version-1:
-		return fmt.Errorf("ticket %s version %d: copy is at %d: %w", t.ID.Hex(), t.Version, have.Version, events.ErrEarly)
-	}
-	return nil
 }
 
 // New returns an order of userID for t, expiring at expiresAt, not yet stored.

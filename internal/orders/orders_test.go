@@ -15,6 +15,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/ferret"
+	"github.com/ticketing-on-knative/ticketing/internal/money"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 )
@@ -302,4 +303,40 @@ func guardedDatabase(t *testing.T) *mongo.Database {
 		_ = srv.Close()
 	})
 	return client.Database("orders")
+}
+
+// TestSyncTicketConcurrentVersionsAllApply delivers many versions of a
+// ticket at once, as a Trigger with parallelism does, and redelivers each
+// early one, as the broker's retry does: every version must end applied, and
+// none acknowledged without being applied.
+func TestSyncTicketConcurrentVersionsAllApply(t *testing.T) {
+	fx := setup(t, guardedDatabase(t))
+	const versions = 12
+	for round := range 5 {
+		id := bson.NewObjectID()
+		var wg sync.WaitGroup
+		for v := range int64(versions + 1) {
+			wg.Go(func() {
+				// Far more redeliveries than any broker makes, so that a
+				// version acknowledged without being applied fails the
+				// test instead of leaving its successors early for ever.
+				for range 2000 {
+					err := fx.store.SyncTicket(t.Context(), orders.Ticket{ID: id, Title: "Concert", Price: money.Cents(v), Version: v})
+					if !errors.Is(err, events.ErrEarly) {
+						if err != nil {
+							t.Error(err)
+						}
+						return
+					}
+					time.Sleep(time.Millisecond) // the broker's backoff
+				}
+				t.Errorf("round %d: version %d still early after 2000 deliveries", round, v)
+			})
+		}
+		wg.Wait()
+		got, err := fx.store.Ticket(t.Context(), id.Hex())
+		if err != nil || got.Version != versions || got.Price != versions {
+			t.Errorf("round %d: copy %+v, %v; want version %d", round, got, err, versions)
+		}
+	}
 }
