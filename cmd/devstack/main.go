@@ -6,6 +6,7 @@
 //
 //	devstack [flags]                run the system (subcommand up, the default)
 //	devstack deps --env-file FILE   run only MongoDB, Redis and stripe-mock, for the tests
+//	devstack reset [flags]          delete the state of the runs with these flags
 //
 // Run `devstack -h` or `devstack deps -h` for the flags.
 package main
@@ -45,6 +46,7 @@ func commands() []command {
 	return []command{
 		{"up", "run the whole system (the default)", up},
 		{"deps", "run only MongoDB, Redis and stripe-mock, for the tests", deps},
+		{"reset", "delete the data folder and, with RABBITMQ_URL, the broker's queues on RabbitMQ", reset},
 	}
 }
 
@@ -118,41 +120,64 @@ func deps(ctx context.Context, args []string, env *config.Env, stdout, stderr io
 	return devstack.Deps(ctx, devstack.DepsOptions{Root: root, Data: *data, EnvFile: *envFile, Log: newLogger(stderr)})
 }
 
-func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+// stackFlags returns the flag set of a subcommand with the flags that say
+// which system to run and where its state is, shared by up and reset, and
+// the Options they fill in.
+func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flag.FlagSet, *devstack.Options, error) {
 	root, err := devstack.FindRoot(".")
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &devstack.Options{
+		Root:   root,
+		Lookup: os.LookupEnv,
+		Stdout: stdout,
+		Output: stderr,
+		Log:    newLogger(stderr),
+	}
+	fs.StringVar(&o.Data, "data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")),
+		"keep binaries, databases and keys in this `folder` (env DEVSTACK_DATA)")
+	if list := env.String("DEVSTACK_MANIFESTS", ""); list != "" {
+		o.Manifests = strings.Split(list, ",")
+	}
+	fs.Func("manifests", "also run the manifests in this `file or folder`; repeatable (env DEVSTACK_MANIFESTS, comma-separated)",
+		func(p string) error {
+			o.Manifests = append(o.Manifests, p)
+			return nil
+		})
+	return fs, o, nil
+}
+
+func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+	fs, o, err := stackFlags("devstack", env, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", env.String("DEVSTACK_ADDR", "127.0.0.1:8080"), "serve the API on this `address` (env DEVSTACK_ADDR)")
-	data := fs.String("data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")), "keep binaries, databases and keys in this `folder` (env DEVSTACK_DATA)")
-	idle := fs.Duration("idle", env.Duration("DEVSTACK_IDLE", 60*time.Second), "stop a function after this long without requests (env DEVSTACK_IDLE)")
-	ping := fs.Duration("ping-interval", env.Duration("DEVSTACK_PING_INTERVAL", 0), "send every PingSource's event this often instead of on its schedule (env DEVSTACK_PING_INTERVAL)")
-	var manifests []string
-	if list := env.String("DEVSTACK_MANIFESTS", ""); list != "" {
-		manifests = strings.Split(list, ",")
-	}
-	fs.Func("manifests", "also run the manifests in this `file or folder`; repeatable (env DEVSTACK_MANIFESTS, comma-separated)", func(p string) error {
-		manifests = append(manifests, p)
-		return nil
-	})
+	fs.StringVar(&o.Bin, "bin", env.String("DEVSTACK_BIN", ""),
+		"build the functions into this `folder` (env DEVSTACK_BIN; default: the data folder's bin)")
+	fs.StringVar(&o.Addr, "addr", env.String("DEVSTACK_ADDR", "127.0.0.1:8080"), "serve the API on this `address` (env DEVSTACK_ADDR)")
+	fs.DurationVar(&o.Idle, "idle", env.Duration("DEVSTACK_IDLE", 60*time.Second),
+		"stop a function after this long without requests (env DEVSTACK_IDLE)")
+	fs.DurationVar(&o.PingInterval, "ping-interval", env.Duration("DEVSTACK_PING_INTERVAL", 0),
+		"send every PingSource's event this often instead of on its schedule (env DEVSTACK_PING_INTERVAL)")
 	if err := env.Err(); err != nil {
 		return err
 	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return devstack.Up(ctx, devstack.Options{
-		Root:         root,
-		Manifests:    manifests,
-		Addr:         *addr,
-		Data:         *data,
-		Idle:         *idle,
-		PingInterval: *ping,
-		Lookup:       os.LookupEnv,
-		Stdout:       stdout,
-		Output:       stderr,
-		Log:          newLogger(stderr),
-	})
+	return devstack.Up(ctx, *o)
+}
+
+func reset(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+	fs, o, err := stackFlags("devstack reset", env, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return devstack.Reset(*o)
 }

@@ -42,6 +42,9 @@ type Options struct {
 	Addr string
 	// Data is the folder of devstack's state: binaries, databases, keys.
 	Data string
+	// Bin is where the functions are built; empty means Data/bin. Data
+	// folders that share one relink only what changed.
+	Bin string
 	// Idle is how long a function may go without requests before it is
 	// stopped.
 	Idle time.Duration
@@ -60,8 +63,7 @@ type Options struct {
 // Up runs the system until ctx ends, then stops every part of it, in the
 // reverse order of their start, and returns nil.
 func Up(ctx context.Context, o Options) (err error) {
-	paths := append([]string{filepath.Join(o.Root, "knative"), filepath.Join(o.Root, "eventing")}, o.Manifests...)
-	set, err := manifest.Load(paths...)
+	set, err := manifest.Load(manifestPaths(o)...)
 	if err != nil {
 		return err
 	}
@@ -69,6 +71,9 @@ func Up(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	if err := os.MkdirAll(o.Data, 0o750); err != nil {
+		return err
+	}
+	if o.Bin, err = filepath.Abs(cmp.Or(o.Bin, filepath.Join(o.Data, "bin"))); err != nil {
 		return err
 	}
 	var running stack
@@ -92,25 +97,19 @@ func Up(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("serve the API: %w", err)
 	}
-	addrs := addresses{services: map[string]string{}, brokers: map[string]string{}}
 	activators := map[string]net.Listener{}
 	for _, s := range set.Services {
-		ln, err := listen("127.0.0.1:0")
-		if err != nil {
+		if activators[s.Name], err = listen("127.0.0.1:0"); err != nil {
 			return err
 		}
-		activators[s.Name] = ln
-		addrs.services[s.Name] = "http://" + ln.Addr().String() + "/"
 	}
 	ingresses := map[string]net.Listener{}
 	for _, b := range set.Brokers {
-		ln, err := listen("127.0.0.1:0")
-		if err != nil {
+		if ingresses[b.Name], err = listen("127.0.0.1:0"); err != nil {
 			return err
 		}
-		ingresses[b.Name] = ln
-		addrs.brokers[b.Name] = "http://" + ln.Addr().String() + "/"
 	}
+	addrs := addresses{services: urls(activators), brokers: urls(ingresses)}
 
 	env, err := startDependencies(ctx, o, set, &running)
 	if err != nil {
@@ -149,9 +148,10 @@ func Up(ctx context.Context, o Options) (err error) {
 	}
 
 	table := route.New(set.Routes)
+	serves := whatServes(set, table)
 	base := "http://" + api.Addr().String()
 	srv := &http.Server{
-		Handler:           apiHandler(table, services, statusHandler(base, set, services, addrs)),
+		Handler:           apiHandler(table, services, statusHandler(base, set, services, serves, addrs)),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -165,13 +165,21 @@ func Up(ctx context.Context, o Options) (err error) {
 		return srv.Shutdown(shutdown)
 	})
 
-	printTable(o.Stdout, base, set, services)
+	printTable(o.Stdout, base, set, services, serves)
 	<-ctx.Done()
 	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
 		return cause
 	}
 	o.Log.Info("stopping")
 	return nil
+}
+
+func urls(listeners map[string]net.Listener) map[string]string {
+	m := make(map[string]string, len(listeners))
+	for name, ln := range listeners {
+		m[name] = "http://" + ln.Addr().String() + "/"
+	}
+	return m
 }
 
 // startDependencies builds the binaries while it starts the dependencies
@@ -185,7 +193,7 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 	}
 	env.secrets[keyJWT] = jwt
 
-	bin := filepath.Join(o.Data, "bin")
+	bin := o.Bin
 	var pkgs []string
 	for _, c := range set.Containers() {
 		if !slices.Contains(pkgs, c.Package) {
@@ -264,9 +272,9 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 // startBroker runs the broker of b with its ingress on ln.
 func startBroker(ctx context.Context, o Options, set *manifest.Set, b manifest.Broker, addrs addresses,
 	ln net.Listener, fail context.CancelCauseFunc, running *stack) error {
-	uid, err := kept(filepath.Join(o.Data, "broker", b.Name+".uid"), uuid.NewString)
+	uid, err := kept(uidFile(o.Data, b.Name), uuid.NewString)
 	if err != nil {
-		return fmt.Errorf("Broker %s: UID: %w", b.Name, err)
+		return fmt.Errorf("broker %s: UID: %w", b.Name, err)
 	}
 	cfg, err := brokerConfig(set, b, uid, addrs, o.Log)
 	if err != nil {
@@ -275,7 +283,7 @@ func startBroker(ctx context.Context, o Options, set *manifest.Set, b manifest.B
 	rabbit, _ := o.Lookup("RABBITMQ_URL")
 	br, err := newBroker(cfg, rabbit, o.Log.With("broker", b.Name))
 	if err != nil {
-		return fmt.Errorf("Broker %s: %w", b.Name, err)
+		return fmt.Errorf("broker %s: %w", b.Name, err)
 	}
 	if rabbit != "" {
 		o.Log.Info("Broker on RabbitMQ from RABBITMQ_URL", "broker", b.Name, "uid", uid, "ingress", addrs.brokers[b.Name])
@@ -288,7 +296,7 @@ func startBroker(ctx context.Context, o Options, set *manifest.Set, b manifest.B
 	go func() {
 		defer close(done)
 		if err := br.Run(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, broker.ErrClosed) {
-			fail(fmt.Errorf("Broker %s: %w", b.Name, err))
+			fail(fmt.Errorf("broker %s: %w", b.Name, err))
 		}
 	}()
 	go func() { _ = srv.Serve(ln) }()
@@ -310,7 +318,7 @@ func startService(o Options, set *manifest.Set, s manifest.Service, env environm
 			continue
 		}
 		if binding != "" {
-			return nil, fmt.Errorf("Service %s is the subject of two SinkBindings, %s and %s", s.Name, binding, b.Name)
+			return nil, fmt.Errorf("service %s is the subject of two SinkBindings, %s and %s", s.Name, binding, b.Name)
 		}
 		binding = b.Name
 		sink, err := addrs.resolve(b.Sink)
@@ -321,11 +329,11 @@ func startService(o Options, set *manifest.Set, s manifest.Service, env environm
 	}
 	procEnv, err := env.of(s.Container, vars...)
 	if err != nil {
-		return nil, fmt.Errorf("Service %s: %w", s.Name, err)
+		return nil, fmt.Errorf("service %s: %w", s.Name, err)
 	}
 	svc := supervisor.New(supervisor.Spec{
 		Name:   s.Name,
-		Path:   binary(filepath.Join(o.Data, "bin"), s.Package),
+		Path:   binary(o.Bin, s.Package),
 		Args:   s.Args,
 		Env:    procEnv,
 		Idle:   o.Idle,
@@ -359,7 +367,7 @@ func startContainerSource(ctx context.Context, o Options, c manifest.ContainerSo
 	}
 	spec := supervisor.Spec{
 		Name:   c.Name,
-		Path:   binary(filepath.Join(o.Data, "bin"), c.Package),
+		Path:   binary(o.Bin, c.Package),
 		Args:   c.Args,
 		Env:    procEnv,
 		Grace:  30 * time.Second,

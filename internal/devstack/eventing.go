@@ -74,7 +74,7 @@ func brokerConfig(set *manifest.Set, b manifest.Broker, uid string, addrs addres
 		// package broker replaces with the Broker's.
 		bt := broker.Trigger{Name: t.Name, Filter: t.Filter, Parallelism: t.Parallelism}
 		if bt.Subscriber, err = addrs.resolve(t.Subscriber); err != nil {
-			errs = append(errs, fmt.Errorf("Trigger %s: subscriber: %w", t.Name, err))
+			errs = append(errs, fmt.Errorf("trigger %s: subscriber: %w", t.Name, err))
 		}
 		if bt.Delivery, err = delivery(t.Delivery, addrs, "Trigger "+t.Name, log); err != nil {
 			errs = append(errs, err)
@@ -85,7 +85,7 @@ func brokerConfig(set *manifest.Set, b manifest.Broker, uid string, addrs addres
 		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("Broker %s: %w", b.Name, err)
+		return cfg, fmt.Errorf("broker %s: %w", b.Name, err)
 	}
 	return cfg, nil
 }

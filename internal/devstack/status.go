@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,11 +58,11 @@ type BrokerStatus struct {
 	Ingress string `json:"ingress"`
 }
 
-func statusHandler(base string, set *manifest.Set, services map[string]*supervisor.Service, addrs addresses) http.Handler {
+func statusHandler(base string, set *manifest.Set, services map[string]*supervisor.Service, serves map[string][]string, addrs addresses) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := Status{API: base}
 		for _, s := range set.Services {
-			st.Functions = append(st.Functions, FunctionStatus{Status: services[s.Name].Status(), Serves: serves(set, s.Name)})
+			st.Functions = append(st.Functions, FunctionStatus{Status: services[s.Name].Status(), Serves: serves[s.Name]})
 		}
 		for _, b := range set.Brokers {
 			st.Brokers = append(st.Brokers, BrokerStatus{Name: b.Name, Ingress: addrs.brokers[b.Name]})
@@ -70,63 +71,60 @@ func statusHandler(base string, set *manifest.Set, services map[string]*supervis
 	})
 }
 
-// serves describes what reaches the Service named name: its routes, the
-// Triggers that deliver to it, and the sinks it is.
-func serves(set *manifest.Set, name string) []string {
-	var out []string
-	for _, r := range route.New(set.Routes).Routes() {
-		if r.Backend == name {
-			out = append(out, strings.TrimSpace(cmpStr(r.Method, "*")+" "+r.Path+suffix(r.Prefix, "*")))
+// whatServes describes what reaches each Service: its routes, in the order
+// they are matched, the Triggers that deliver to it, the brokers whose dead
+// letters it receives and the PingSources that ping it.
+func whatServes(set *manifest.Set, table *route.Table) map[string][]string {
+	serves := map[string][]string{}
+	for _, r := range table.Routes() {
+		method := cmp.Or(r.Method, "*")
+		path := r.Path
+		if r.Prefix {
+			path += "*"
 		}
+		serves[r.Backend] = append(serves[r.Backend], method+" "+path)
 	}
 	for _, t := range set.Triggers {
-		if refers(t.Subscriber, name) {
+		if name, ok := service(t.Subscriber); ok {
 			var filter []string
 			for k, v := range t.Filter {
 				filter = append(filter, k+"="+v)
 			}
 			slices.Sort(filter)
-			out = append(out, fmt.Sprintf("trigger %s: %s", t.Name, cmpStr(strings.Join(filter, ","), "all events")))
+			serves[name] = append(serves[name], fmt.Sprintf("trigger %s: %s", t.Name, cmp.Or(strings.Join(filter, ","), "all events")))
 		}
 	}
 	for _, b := range set.Brokers {
-		if b.Delivery != nil && b.Delivery.DeadLetterSink != nil && refers(*b.Delivery.DeadLetterSink, name) {
-			out = append(out, "dead letters of broker "+b.Name)
+		if b.Delivery == nil || b.Delivery.DeadLetterSink == nil {
+			continue
+		}
+		if name, ok := service(*b.Delivery.DeadLetterSink); ok {
+			serves[name] = append(serves[name], "dead letters of broker "+b.Name)
 		}
 	}
 	for _, p := range set.PingSources {
-		if refers(p.Sink, name) {
-			out = append(out, "pings of "+p.Name+" ("+p.Schedule+")")
+		if name, ok := service(p.Sink); ok {
+			serves[name] = append(serves[name], fmt.Sprintf("pings of %s (%s)", p.Name, p.Schedule))
 		}
 	}
-	return out
+	return serves
 }
 
-func refers(d manifest.Destination, service string) bool {
-	return d.Ref != nil && d.Ref.Is(manifest.ServiceKind) && d.Ref.Name == service
-}
-
-func cmpStr(v, def string) string {
-	if v == "" {
-		return def
+// service returns the name of the Service d refers to, if it does.
+func service(d manifest.Destination) (string, bool) {
+	if d.Ref == nil || !d.Ref.Is(manifest.ServiceKind) {
+		return "", false
 	}
-	return v
-}
-
-func suffix(ok bool, s string) string {
-	if ok {
-		return s
-	}
-	return ""
+	return d.Ref.Name, true
 }
 
 // printTable prints the functions, what they serve and their state, and
 // the address of the API.
-func printTable(w io.Writer, base string, set *manifest.Set, services map[string]*supervisor.Service) {
+func printTable(w io.Writer, base string, set *manifest.Set, services map[string]*supervisor.Service, serves map[string][]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FUNCTION\tSERVES\tSTATE")
 	for _, s := range set.Services {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, cmpStr(strings.Join(serves(set, s.Name), "; "), "nothing"), services[s.Name].Status().State)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, cmp.Or(strings.Join(serves[s.Name], "; "), "nothing"), services[s.Name].Status().State)
 	}
 	for _, c := range set.ContainerSources {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, "source", "always on")

@@ -59,11 +59,8 @@ func RedisServer(ctx context.Context, dir string) (*Server, error) {
 	if err != nil {
 		return nil, ErrNoRedisServer
 	}
-	port, err := proc.FreePort()
+	port, err := prepare(dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("redis-server: %w", err)
 	}
 	logFile := filepath.Join(dir, "redis.log")
@@ -103,11 +100,8 @@ func Miniredis() (*Server, error) {
 // StripeMock runs the stripe-mock binary at bin on a free loopback port,
 // plain HTTP; its log goes to dir.
 func StripeMock(ctx context.Context, bin, dir string) (*Server, error) {
-	port, err := proc.FreePort()
+	port, err := prepare(dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("stripe-mock: %w", err)
 	}
 	logFile := filepath.Join(dir, "stripe-mock.log")
@@ -130,6 +124,14 @@ func StripeMock(ctx context.Context, bin, dir string) (*Server, error) {
 		About: fmt.Sprintf("stripe-mock (pid %d), log in %s", p.Pid(), logFile),
 		close: func() error { return p.Stop(10 * time.Second) },
 	}, nil
+}
+
+// prepare makes the folder of a child's files and finds it a port.
+func prepare(dir string) (port int, err error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, err
+	}
+	return proc.FreePort()
 }
 
 // startListening starts cmd and waits until it listens on port. On failure
