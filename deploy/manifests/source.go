@@ -1,0 +1,214 @@
+package manifests
+
+import (
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/modfile"
+)
+
+// modulePath reads the module path of the repository's go.mod.
+func modulePath(fsys fs.FS) (string, error) {
+	data, err := fs.ReadFile(fsys, "go.mod")
+	if err != nil {
+		return "", err
+	}
+	module := modfile.ModulePath(data)
+	if module == "" {
+		return "", errors.New("go.mod has no module line")
+	}
+	return module, nil
+}
+
+// functionNames lists the functions: the directories of functions/ that
+// hold Go code.
+func functionNames(fsys fs.FS) ([]string, error) {
+	entries, err := fs.ReadDir(fsys, "functions")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		files, err := fs.Glob(fsys, path.Join("functions", e.Name(), "*.go"))
+		if err != nil {
+			return nil, err
+		}
+		if len(files) > 0 {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// publishers returns the functions that publish events, as far as reading
+// their source tells. The one place that reads K_SINK, the sink a
+// SinkBinding or a ContainerSource provides, is events.PublisherFromEnv; a
+// declaration of the module publishes if it refers to that or to another
+// declaration that publishes, and a function publishes if a declaration of
+// its package does. A method counts as part of its type, so a constructor
+// that returns a type whose Start method builds the publisher publishes
+// too. This is syntax, not type checking: a call through an interface or a
+// value held elsewhere goes unseen.
+func publishers(fsys fs.FS, module string) (map[string]bool, error) {
+	decls, err := parseDecls(fsys, module, "internal", "functions")
+	if err != nil {
+		return nil, err
+	}
+	publishing := map[string]bool{module + "/internal/events.PublisherFromEnv": true}
+	for changed := true; changed; {
+		changed = false
+		for _, d := range decls {
+			if !publishing[d.key] && refersTo(d.refs, publishing) {
+				publishing[d.key], changed = true, true
+			}
+		}
+	}
+	functions := map[string]bool{}
+	for _, d := range decls {
+		if name, ok := strings.CutPrefix(d.pkg, module+"/functions/"); ok && publishing[d.key] {
+			functions[name] = true
+		}
+	}
+	return functions, nil
+}
+
+func refersTo(refs []string, set map[string]bool) bool {
+	for _, r := range refs {
+		if set[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// A decl is one top-level declaration: key is its package path and name
+// (a method's is its type's), refs the names it refers to, in the same
+// form.
+type decl struct {
+	pkg, key string
+	refs     []string
+}
+
+// parseDecls reads the declarations of every Go file under roots but tests
+// and testdata.
+func parseDecls(fsys fs.FS, module string, roots ...string) ([]decl, error) {
+	var decls []decl
+	fset := token.NewFileSet()
+	for _, root := range roots {
+		err := fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case d.IsDir() && d.Name() == "testdata":
+				return fs.SkipDir
+			case d.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go"):
+				return nil
+			}
+			src, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				return err
+			}
+			f, err := parser.ParseFile(fset, name, src, parser.SkipObjectResolution)
+			if err != nil {
+				return fmt.Errorf("parse %s: %w", name, err)
+			}
+			decls = append(decls, fileDecls(f, module+"/"+path.Dir(name), module)...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return decls, nil
+}
+
+func fileDecls(f *ast.File, pkg, module string) []decl {
+	imports := map[string]string{} // the name a file uses for a package of the module, and its path
+	for _, spec := range f.Imports {
+		p, _ := strconv.Unquote(spec.Path.Value)
+		if !strings.HasPrefix(p, module+"/") {
+			continue
+		}
+		name := path.Base(p)
+		if spec.Name != nil {
+			name = spec.Name.Name
+		}
+		imports[name] = p
+	}
+	refs := func(n ast.Node) []string {
+		var refs []string
+		ast.Inspect(n, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.SelectorExpr:
+				if x, ok := n.X.(*ast.Ident); ok && imports[x.Name] != "" {
+					refs = append(refs, imports[x.Name]+"."+n.Sel.Name)
+					return false
+				}
+			case *ast.Ident:
+				refs = append(refs, pkg+"."+n.Name)
+			}
+			return true
+		})
+		return refs
+	}
+	var decls []decl
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			decls = append(decls, decl{pkg: pkg, key: pkg + "." + funcName(d), refs: refs(d)})
+		case *ast.GenDecl:
+			for _, spec := range d.Specs {
+				for _, name := range specNames(spec) {
+					decls = append(decls, decl{pkg: pkg, key: pkg + "." + name, refs: refs(spec)})
+				}
+			}
+		}
+	}
+	return decls
+}
+
+// funcName is a function's name, or for a method its receiver's type name.
+func funcName(d *ast.FuncDecl) string {
+	if d.Recv == nil || len(d.Recv.List) == 0 {
+		return d.Name.Name
+	}
+	t := d.Recv.List[0].Type
+	for {
+		switch x := t.(type) {
+		case *ast.StarExpr:
+			t = x.X
+		case *ast.IndexExpr:
+			t = x.X
+		case *ast.IndexListExpr:
+			t = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return d.Name.Name
+		}
+	}
+}
+
+func specNames(spec ast.Spec) []string {
+	switch s := spec.(type) {
+	case *ast.TypeSpec:
+		return []string{s.Name.Name}
+	case *ast.ValueSpec:
+		var names []string
+		for _, n := range s.Names {
+			names = append(names, n.Name)
+		}
+		return names
+	}
+	return nil
+}
