@@ -9,11 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -288,24 +288,19 @@ func call(t *testing.T, method, url, token string, body, out any) int {
 // startDevstack runs devstack from the module's root on a data folder and
 // an address of its own, with the embedded FerretDB and Redis and the broker
 // on the test RabbitMQ, and returns the API's address once it serves. When
-// the test ends it is stopped as Ctrl-C does, and must exit 0.
+// the test ends it is stopped as Ctrl-C does, must exit 0, and is reset, so
+// that its queues leave RabbitMQ with it.
 func startDevstack(t *testing.T) string {
 	t.Helper()
-	rabbit := testenv.RabbitMQURL(t)
-	addr := freeAddr(t)
-	cmd := exec.Command(devstackBin)
-	cmd.Dir = ".."
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "MONGODB_URI", "MONGODB_DATABASE", "REDIS_URL", "RABBITMQ_URL", "STRIPE_KEY", "STRIPE_API_BASE", "JWT_KEY":
-			continue
+	env := []string{"DEVSTACK_DATA=" + t.TempDir(), "RABBITMQ_URL=" + testenv.RabbitMQURL(t)}
+	t.Cleanup(func() {
+		// Registered first, so it runs after devstack has stopped.
+		if out, err := devstack(env, "reset").CombinedOutput(); err != nil {
+			t.Errorf("devstack reset: %v\n%s", err, out)
 		}
-		if !strings.HasPrefix(name, "DEVSTACK_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "DEVSTACK_DATA="+t.TempDir(), "DEVSTACK_ADDR="+addr, "RABBITMQ_URL="+rabbit)
+	})
+	addr := "127.0.0.1:" + testenv.FreePort(t)
+	cmd := devstack(slices.Concat(env, []string{"DEVSTACK_ADDR=" + addr}))
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -350,14 +345,24 @@ func startDevstack(t *testing.T) string {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// devstack returns the devstack command with args, run from the module's
+// root, whose environment is the test's without what would make it use real
+// services or another run's settings, plus env.
+func devstack(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(devstackBin, args...)
+	cmd.Dir = ".."
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "MONGODB_URI", "MONGODB_DATABASE", "REDIS_URL", "RABBITMQ_URL", "STRIPE_KEY", "STRIPE_API_BASE", "JWT_KEY":
+			continue
+		}
+		if !strings.HasPrefix(name, "DEVSTACK_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
 }
 
 // syncBuffer is a buffer a process writes while the test reads it.
