@@ -26,7 +26,7 @@ func (set *Set) Admit() []Problem {
 	var problems []Problem
 	add := func(file, object, rule string, err *apis.FieldError) {
 		if err = err.Filter(apis.ErrorLevel); err != nil {
-			problems = append(problems, Problem{File: file, Object: object, Rule: rule, Detail: flatten(err)})
+			problems = append(problems, Problem{File: file, Object: object, Rule: rule, Detail: oneLine(err.Error())})
 		}
 	}
 	for _, o := range set.Services {
@@ -100,8 +100,19 @@ func resolveImage(c *corev1.Container) {
 	}
 }
 
-// flatten writes a FieldError, which may list several errors over several
-// lines, on one line.
-func flatten(err *apis.FieldError) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+// oneLine puts an error that spans several lines, as a FieldError listing
+// several errors does, on one line.
+func oneLine(s string) string {
+	var b strings.Builder
+	for i, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		switch {
+		case i == 0:
+		case strings.HasSuffix(b.String(), ":"):
+			b.WriteString(" ")
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(strings.TrimSpace(line))
+	}
+	return b.String()
 }

@@ -90,22 +90,32 @@ func (set *Set) loadFile(fsys fs.FS, file string) []Problem {
 			return problems
 		}
 		if err != nil {
-			return append(problems, Problem{File: file, Rule: "YAML", Detail: fmt.Sprintf("document %d: %v", n, err)})
+			return append(problems, Problem{File: file, Rule: "YAML", Detail: fmt.Sprintf("document %d: %s", n, oneLine(err.Error()))})
 		}
 		problems = append(problems, set.decode(file, n, doc)...)
 	}
 }
 
-// decode adds one document to the set. YAMLToJSONStrict refuses duplicate
-// keys, which YAML allows and the API server would silently collapse.
+// decode adds one document to the set. A key written twice is a problem:
+// YAML allows it, kubectl refuses it. The document is decoded all the same,
+// the last value winning, so that the rules still see the object.
 func (set *Set) decode(file string, n int, doc []byte) []Problem {
+	var problems []Problem
 	data, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
-		return []Problem{{File: file, Rule: "YAML", Detail: fmt.Sprintf("document %d: %v", n, err)}}
+		problems = append(problems, Problem{File: file, Rule: "YAML", Detail: fmt.Sprintf("document %d: %s", n, oneLine(err.Error()))})
+		if data, err = yaml.YAMLToJSON(doc); err != nil {
+			return problems
+		}
 	}
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
-		return nil // an empty document, or only comments
+		return problems // an empty document, or only comments
 	}
+	return append(problems, set.decodeKind(file, n, data)...)
+}
+
+// decodeKind decodes a document into the Go type of its apiVersion and kind.
+func (set *Set) decodeKind(file string, n int, data []byte) []Problem {
 	var tm metav1.TypeMeta
 	if err := json.Unmarshal(data, &tm); err != nil || tm.APIVersion == "" || tm.Kind == "" {
 		return []Problem{{File: file, Rule: "known kinds", Detail: fmt.Sprintf("document %d has no apiVersion and kind", n)}}

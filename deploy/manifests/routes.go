@@ -10,7 +10,7 @@ import (
 // A backend is one method and path of an HTTPRoute and where it goes.
 type backend struct {
 	file, object, match string // match is where in the object: rules[2].matches[0]
-	route                      Route
+	route               Route
 }
 
 // routes: the HTTPRoutes serve exactly the routes of API.md, each with its

@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -87,8 +88,12 @@ func (c *checker) runs(w workload) (string, bool) {
 	if w.name != fn {
 		c.report(w.file, w.String(), "named after the function", "runs %s; name it %s, as the routes' hostnames and the Triggers know it", fn, fn)
 	}
-	if v := w.annotations[minScaleKey]; !on && v != "0" {
-		c.report(w.file, w.String(), "scale to zero", "spec.template.metadata.annotations has %s: %q; every function but %s scales to zero, so it must be \"0\"", minScaleKey, v, alwaysOnNames())
+	if v, ok := w.annotations[minScaleKey]; !on && v != "0" {
+		has := fmt.Sprintf("has %s: %q", minScaleKey, v)
+		if !ok {
+			has = "has no " + minScaleKey
+		}
+		c.report(w.file, w.String(), "scale to zero", "spec.template.metadata.annotations %s; every function but %s scales to zero, so it must be \"0\"", has, alwaysOnNames())
 	}
 	return fn, true
 }

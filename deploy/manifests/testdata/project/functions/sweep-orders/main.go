@@ -1,0 +1,5 @@
+package main
+
+import "example.com/shop/internal/outbox"
+
+func main() { outbox.NewSweeper().Start(nil) }
