@@ -222,6 +222,7 @@ func TestConcurrentChargesForOneOrderChargeOnce(t *testing.T) {
 func TestChargeThatCrossesACancellationIsRefunded(t *testing.T) {
 	mock := stripetest.Mock(t)
 	charging, proceed := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(proceed) })
 	fx := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/charges" {
 			close(charging)
@@ -229,6 +230,7 @@ func TestChargeThatCrossesACancellationIsRefunded(t *testing.T) {
 		}
 		mock.ServeHTTP(w, r)
 	}), nil)
+	t.Cleanup(release) // before the servers close, should the test fail first
 	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
 	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
 
@@ -236,7 +238,7 @@ func TestChargeThatCrossesACancellationIsRefunded(t *testing.T) {
 	go func() { res <- fx.pay(t, buyer, payBody(orderID, "tok_visa")) }()
 	<-charging
 	fx.cancel(t, orderID)
-	close(proceed)
+	release()
 
 	refused(t, <-res, http.StatusBadRequest, "Cannot pay for a cancelled order")
 	p := fx.payment(t, orderID)
@@ -355,6 +357,7 @@ func TestChargeWithoutStripeKeyDoesNotStart(t *testing.T) {
 func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 	mock := stripetest.Mock(t)
 	charging, proceed := make(chan struct{}), make(chan struct{})
+	release := sync.OnceFunc(func() { close(proceed) })
 	fx := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/charges" {
 			close(charging)
@@ -362,6 +365,7 @@ func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 		}
 		mock.ServeHTTP(w, r)
 	}), nil)
+	t.Cleanup(release) // before the servers close, should the test fail first
 	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -378,7 +382,7 @@ func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 	<-charging
 	cancel()
 	<-gaveUp
-	close(proceed)
+	release()
 
 	e := fx.sink.Wait(t, 1)[0]
 	if data, err := events.Decode[events.ChargeCreated](e); err != nil || data.OrderID != orderID {

@@ -97,7 +97,7 @@ type Store struct {
 	payments *mongo.Collection
 
 	mu      sync.Mutex
-	indexed bool
+	indexed map[string]bool
 }
 
 // NewStore returns the store of db.
@@ -108,23 +108,38 @@ func NewStore(db *mongo.Database) *Store {
 // Outbox returns the outbox of the payments collection.
 func (s *Store) Outbox(pub outbox.Publisher) *outbox.Outbox { return outbox.New(s.payments, pub) }
 
-// ensureIndexes creates, before the first claim of the process, the unique
-// index on orderId, which is what makes a claim exclusive, and the index by
-// which the sweep finds unfinished payments.
-func (s *Store) ensureIndexes(ctx context.Context) error {
+// index is an index of the payments collection.
+type index struct {
+	name   string
+	keys   bson.D
+	unique bool
+}
+
+var (
+	// orderUnique is what makes a claim exclusive.
+	orderUnique = index{"order_unique", bson.D{{Key: "orderId", Value: 1}}, true}
+	// byStatus is how the sweep finds unfinished payments.
+	byStatus = index{"status", bson.D{{Key: "status", Value: 1}, {Key: "orderCancelled", Value: 1}}, false}
+)
+
+// ensureIndex creates ix before the process first needs it. It is lazy so
+// that functions that only read never pay for it on a cold start. One index
+// per call: FerretDB v1 drops the connection when asked to create several
+// that exist already.
+func (s *Store) ensureIndex(ctx context.Context, ix index) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.indexed {
+	if s.indexed[ix.name] {
 		return nil
 	}
-	_, err := s.payments.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "orderId", Value: 1}}, Options: options.Index().SetUnique(true).SetName("order_unique")},
-		{Keys: bson.D{{Key: "status", Value: 1}, {Key: "orderCancelled", Value: 1}}, Options: options.Index().SetName("status")},
-	})
-	if err != nil {
-		return fmt.Errorf("create payments indexes: %w", err)
+	model := mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name).SetUnique(ix.unique)}
+	if _, err := s.payments.Indexes().CreateOne(ctx, model); err != nil {
+		return fmt.Errorf("create payments index %s: %w", ix.name, err)
 	}
-	s.indexed = true
+	if s.indexed == nil {
+		s.indexed = map[string]bool{}
+	}
+	s.indexed[ix.name] = true
 	return nil
 }
 
@@ -198,7 +213,7 @@ func (s *Store) find(ctx context.Context, filter bson.D) (*Payment, error) {
 // claim stores p, a payment in state charging, as its order's payment. When
 // the order has one already, it says why the order cannot be paid.
 func (s *Store) claim(ctx context.Context, p *Payment) error {
-	if err := s.ensureIndexes(ctx); err != nil {
+	if err := s.ensureIndex(ctx, orderUnique); err != nil {
 		return err
 	}
 	for {
@@ -266,7 +281,7 @@ func (s *Store) settle(ctx context.Context, p *Payment, stripeID string, created
 // cancel records that the order with id was cancelled on its payment, or
 // stores an unpaid one that keeps every payment out, and returns it.
 func (s *Store) cancel(ctx context.Context, orderID bson.ObjectID, now time.Time) (*Payment, error) {
-	if err := s.ensureIndexes(ctx); err != nil {
+	if err := s.ensureIndex(ctx, orderUnique); err != nil {
 		return nil, err
 	}
 	for {
@@ -307,6 +322,9 @@ func (s *Store) refunded(ctx context.Context, p *Payment, refundID string) error
 // made before claimedBefore that are still charging, and payments of
 // cancelled orders that have not been refunded.
 func (s *Store) unfinished(ctx context.Context, claimedBefore time.Time) ([]Payment, error) {
+	if err := s.ensureIndex(ctx, byStatus); err != nil {
+		return nil, err
+	}
 	cur, err := s.payments.Find(ctx, bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: "status", Value: StatusCharging}, {Key: "claimedAt", Value: bson.D{{Key: "$lt", Value: claimedBefore}}}},
 		bson.D{{Key: "status", Value: StatusPaid}, {Key: "orderCancelled", Value: true}, {Key: "refundId", Value: bson.D{{Key: "$exists", Value: false}}}},
