@@ -42,7 +42,7 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "orders")
 	rdb := redisdb.Open(cfg)
-	sessions := auth.ConfigFromEnv(cfg)
+	sessions := auth.OpenWith(cfg, rdb)
 	publisher := events.PublisherFromEnv(cfg)
 	prefix := expiry.KeyPrefix(cfg)
 	minAge := outbox.MinAge(cfg)
@@ -50,7 +50,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 		return err
 	}
 	f.mongo, f.redis = client, rdb
-	f.sessions = auth.NewSessions(sessions, auth.NewRedisRevocations(rdb))
+	f.sessions = sessions
 	f.deadlines = expiry.NewDeadlines(rdb, prefix)
 	f.orders = orders.NewStore(db)
 	f.outbox = f.orders.Outbox(publisher)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
-	"github.com/ticketing-on-knative/ticketing/internal/ferret"
 	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
@@ -189,12 +188,7 @@ func TestCreateOrderRedisDownIs503AndLeavesNoOrder(t *testing.T) {
 // ticket is reserved. It runs on FerretDB behind the serializing proxy, the
 // guard the system relies on.
 func TestCreateOrderManyBuyersOneWinner(t *testing.T) {
-	srv, err := ferret.Start(t.Context(), t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	fx := setup(t, map[string]string{"MONGODB_URI": srv.URI()})
+	fx := setup(t, nil)
 	const rounds, buyers = 8, 20
 	tokens := make([]string, buyers)
 	for i := range tokens {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -70,24 +68,6 @@ func orderCancelled(t *testing.T, ticketID, orderID string) cloudevents.Event {
 	return p.Event()
 }
 
-// deliver posts e as the broker does, in binary mode, and returns the status.
-func deliver(t *testing.T, url string, e cloudevents.Event) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func (fx fixture) state(t *testing.T, id bson.ObjectID) string {
 	t.Helper()
 	tk, err := fx.store.ByID(t.Context(), id.Hex())
@@ -103,7 +83,7 @@ func TestReleaseTicketOnOrderCancelledOnce(t *testing.T) {
 	e := orderCancelled(t, tk.ID.Hex(), order)
 
 	for i := range 2 {
-		if status := deliver(t, fx.url, e); status != http.StatusOK {
+		if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
 			t.Fatalf("delivery %d: status %d", i, status)
 		}
 	}
@@ -130,7 +110,7 @@ func TestReleaseTicketBeforeReservation(t *testing.T) {
 	tk := fx.arrange(t)(fx.store.Create(t.Context(), "Concert", 2000, "seller-1", "/functions/create-ticket", time.Now()))
 	order := bson.NewObjectID().Hex()
 
-	if status := deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), order)); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), order)); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
 	if got := fx.state(t, tk.ID); got != "v0:" {
@@ -154,7 +134,7 @@ func TestReleaseTicketBeforeReservation(t *testing.T) {
 func TestReleaseTicketOfAnotherOrderLeavesHolder(t *testing.T) {
 	fx := setup(t)
 	tk, holder := fx.reserved(t)
-	if status := deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), bson.NewObjectID().Hex())); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), bson.NewObjectID().Hex())); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
 	if got := fx.state(t, tk.ID); got != "v1:"+holder {
@@ -165,13 +145,13 @@ func TestReleaseTicketOfAnotherOrderLeavesHolder(t *testing.T) {
 func TestReleaseTicketDropsEventsThatCanNeverApply(t *testing.T) {
 	fx := setup(t)
 	for name, ticketID := range map[string]string{"unknown ticket": bson.NewObjectID().Hex(), "malformed ticket id": "x"} {
-		if status := deliver(t, fx.url, orderCancelled(t, ticketID, bson.NewObjectID().Hex())); status != http.StatusBadRequest {
+		if status := functest.Deliver(t, fx.url, orderCancelled(t, ticketID, bson.NewObjectID().Hex())); status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
 		}
 	}
 	wrongType := orderCancelled(t, bson.NewObjectID().Hex(), bson.NewObjectID().Hex())
 	wrongType.SetType(events.TypeOrderCreated)
-	if status := deliver(t, fx.url, wrongType); status != http.StatusBadRequest {
+	if status := functest.Deliver(t, fx.url, wrongType); status != http.StatusBadRequest {
 		t.Errorf("wrong type: status %d, want 400 (dropped)", status)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -59,24 +57,6 @@ func orderCreated(t *testing.T, ticketID string) (cloudevents.Event, string) {
 	return p.Event(), id
 }
 
-// deliver posts e as the broker does, in binary mode, and returns the status.
-func deliver(t *testing.T, url string, e cloudevents.Event) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // announced lists the ticket.updated events the sink got as version:orderId.
 func (fx fixture) announced(t *testing.T, n int) string {
 	t.Helper()
@@ -105,10 +85,10 @@ func TestReserveTicketOnOrderCreatedOnce(t *testing.T) {
 	tk := fx.ticket(t)
 	e, order := orderCreated(t, tk.ID.Hex())
 
-	if status := deliver(t, fx.url, e); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	if status := deliver(t, fx.url, e); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
 		t.Fatalf("duplicate: status %d", status)
 	}
 
@@ -132,11 +112,11 @@ func TestReserveTicketHeldByAnotherOrderWaitsForItsCancellation(t *testing.T) {
 	tk := fx.ticket(t)
 	first, a := orderCreated(t, tk.ID.Hex())
 	second, b := orderCreated(t, tk.ID.Hex())
-	if status := deliver(t, fx.url, first); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, first); status != http.StatusOK {
 		t.Fatalf("first order: status %d", status)
 	}
 
-	if status := deliver(t, fx.url, second); status != http.StatusConflict {
+	if status := functest.Deliver(t, fx.url, second); status != http.StatusConflict {
 		t.Fatalf("early order: status %d, want 409", status)
 	}
 	if got := fx.state(t, tk.ID); got != "v1:"+a {
@@ -146,7 +126,7 @@ func TestReserveTicketHeldByAnotherOrderWaitsForItsCancellation(t *testing.T) {
 	if _, err := fx.store.Release(t.Context(), tk.ID.Hex(), a, "/functions/release-ticket", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if status := deliver(t, fx.url, second); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, second); status != http.StatusOK {
 		t.Fatalf("redelivered order: status %d", status)
 	}
 
@@ -168,7 +148,7 @@ func TestReserveTicketIgnoresCreationOfReleasedOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if status := deliver(t, fx.url, e); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
 		t.Fatalf("status %d, want 200: acknowledged and ignored", status)
 	}
 
@@ -188,7 +168,7 @@ func TestReserveTicketDropsEventsThatCanNeverApply(t *testing.T) {
 	wrongData.SetID("other")
 	wrongData.DataEncoded = []byte(`{"id":5}`)
 	for name, e := range map[string]cloudevents.Event{"unknown ticket": unknown, "malformed ticket id": malformed, "malformed data": wrongData} {
-		if status := deliver(t, fx.url, e); status != http.StatusBadRequest {
+		if status := functest.Deliver(t, fx.url, e); status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
 		}
 	}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -42,24 +40,6 @@ func updated(t *testing.T, id string, version int64, title string, price money.C
 	return event(t, events.TicketUpdated{ID: id, Version: version, Title: title, Price: price, UserID: "seller-1"}, id)
 }
 
-// deliver posts e as the broker does, in binary mode, and returns the status.
-func deliver(t *testing.T, url string, e cloudevents.Event) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func copyOf(t *testing.T, store *orders.Store, id string) string {
 	t.Helper()
 	tk, err := store.Ticket(t.Context(), id)
@@ -83,7 +63,7 @@ func TestSyncTicketAppliesEventsInOrder(t *testing.T) {
 		{updated(t, id, 1, "Opera", 2500), "v1 Opera 2500"},
 		{updated(t, id, 2, "Opera", 3000), "v2 Opera 3000"},
 	} {
-		if status := deliver(t, url, step.e); status != http.StatusOK {
+		if status := functest.Deliver(t, url, step.e); status != http.StatusOK {
 			t.Fatalf("%s: status %d", step.want, status)
 		}
 		if got := copyOf(t, store, id); got != step.want {
@@ -102,7 +82,7 @@ func TestSyncTicketIgnoresDuplicates(t *testing.T) {
 		first, second, // redelivered: the inbox knows them
 		created(t, id, "Old", 1), updated(t, id, 1, "Old", 1), // re-sent with new ids: versions tell
 	} {
-		if status := deliver(t, url, e); status != http.StatusOK {
+		if status := functest.Deliver(t, url, e); status != http.StatusOK {
 			t.Fatalf("status %d", status)
 		}
 	}
@@ -131,7 +111,7 @@ func TestSyncTicketEarlyEventsWaitForTheirPredecessor(t *testing.T) {
 		{"first update redelivered", v1, http.StatusOK, "v1 Concert 2100"},
 		{"second update redelivered", v2, http.StatusOK, "v2 Concert 2200"},
 	} {
-		if status := deliver(t, url, step.e); status != step.status {
+		if status := functest.Deliver(t, url, step.e); status != step.status {
 			t.Fatalf("%s: status %d, want %d", step.name, status, step.status)
 		}
 		if got := copyOf(t, store, id); got != step.want {
@@ -147,7 +127,7 @@ func TestSyncTicketDropsEventsThatCanNeverApply(t *testing.T) {
 	malformedData := created(t, bson.NewObjectID().Hex(), "Concert", 2000)
 	malformedData.DataEncoded = []byte(`{"version":"zero"}`)
 	for name, e := range map[string]cloudevents.Event{"wrong type": wrongType, "malformed id": malformedID, "malformed data": malformedData} {
-		if status := deliver(t, url, e); status != http.StatusBadRequest {
+		if status := functest.Deliver(t, url, e); status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
 		}
 	}

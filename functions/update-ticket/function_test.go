@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/ferret"
 	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
@@ -129,12 +128,7 @@ func TestUpdateTicketChecksInOrder(t *testing.T) {
 // one after the other, each announced with its own version. It runs on
 // FerretDB behind the serializing proxy, the guard the system relies on.
 func TestConcurrentEditsEachGetAVersion(t *testing.T) {
-	srv, err := ferret.Start(t.Context(), t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	fx := setup(t, map[string]string{"MONGODB_URI": srv.URI()})
+	fx := setup(t, nil)
 	tk := fx.ticket(t, "seller-1")
 	token := functest.Session(t, "seller-1", "s@example.com")
 	const n = 5

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
@@ -188,6 +189,12 @@ func Open(cfg *config.Env) *Sessions {
 	s := NewSessions(c, NewRedisRevocations(rdb))
 	s.close = rdb.Close
 	return s
+}
+
+// OpenWith is Open for a function that uses Redis for more than sessions: the
+// sessions share rdb, and closing them leaves it open.
+func OpenWith(cfg *config.Env, rdb *redis.Client) *Sessions {
+	return NewSessions(ConfigFromEnv(cfg), NewRedisRevocations(rdb))
 }
 
 // Close releases the revocation list's connection.

@@ -1,7 +1,6 @@
 package orders_test
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -10,11 +9,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
-	"github.com/ticketing-on-knative/ticketing/internal/ferret"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/testenv"
@@ -254,7 +251,7 @@ func TestByUserOldestFirst(t *testing.T) {
 // expire-order (and itself) on one order through the guarded FerretDB: the
 // order is cancelled once, at version 1, with one OrderCancelled.
 func TestConcurrentCancellationsAnnounceOnce(t *testing.T) {
-	fx := setup(t, guardedDatabase(t))
+	fx := setup(t, testenv.Mongo(t))
 	for round := range 10 {
 		o, err := fx.order(t, fx.ticket(t), "buyer")
 		if err != nil {
@@ -288,29 +285,12 @@ func TestConcurrentCancellationsAnnounceOnce(t *testing.T) {
 	}
 }
 
-func guardedDatabase(t *testing.T) *mongo.Database {
-	t.Helper()
-	srv, err := ferret.Start(t.Context(), t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := mongo.Connect(options.Client().ApplyURI(srv.URI()).SetTimeout(10 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = client.Disconnect(context.Background())
-		_ = srv.Close()
-	})
-	return client.Database("orders")
-}
-
 // TestSyncTicketConcurrentVersionsAllApply delivers many versions of a
 // ticket at once, as a Trigger with parallelism does, and redelivers each
 // early one, as the broker's retry does: every version must end applied, and
 // none acknowledged without being applied.
 func TestSyncTicketConcurrentVersionsAllApply(t *testing.T) {
-	fx := setup(t, guardedDatabase(t))
+	fx := setup(t, testenv.Mongo(t))
 	const versions = 12
 	for round := range 5 {
 		id := bson.NewObjectID()

@@ -104,8 +104,6 @@ func (o *Outbox) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 	return published, errors.Join(errs...)
 }
 
-// clear removes p by its whole value: FerretDB's $pull matches only equal
-// values, not a condition such as {id: ...}.
 // SweepAfter publishes, in the background after delay, what has been pending
 // for at least minAge. Functions that write an outbox call it from Start, so
 // the crash of an earlier process is repaired when the next one starts,
@@ -123,6 +121,8 @@ func (o *Outbox) SweepAfter(ctx context.Context, delay, minAge time.Duration) {
 	}()
 }
 
+// clear removes p by its whole value: FerretDB's $pull matches only equal
+// values, not a condition such as {id: ...}.
 func (o *Outbox) clear(ctx context.Context, id any, p events.Pending) error {
 	_, err := o.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: Field, Value: p}}}})

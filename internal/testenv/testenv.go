@@ -29,7 +29,10 @@ func require(t testing.TB, name, what string) string {
 	return v
 }
 
-// MongoURI is the address of the test MongoDB.
+// MongoURI is the address of the test MongoDB. With `make test` it is
+// FerretDB behind the serializing proxy, the guard devstack uses, so the
+// concurrency tests run against the atomicity the system really has; a real
+// MongoDB serves as well.
 func MongoURI(t testing.TB) string {
 	return require(t, "TEST_MONGODB_URI", "MongoDB (FerretDB behind the serializing proxy)")
 }

@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/ferret"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
 	"github.com/ticketing-on-knative/ticketing/internal/testenv"
@@ -259,7 +256,7 @@ func problems(err error) string {
 // must end free, with the order released, and every visible change
 // announced with the next version.
 func TestReservationRacesItsCancellation(t *testing.T) {
-	s := tickets.NewStore(guardedDatabase(t))
+	s := tickets.NewStore(testenv.Mongo(t))
 	for round := range 20 {
 		tk := newTicket(t, s)
 		order := fmt.Sprint("order-", round)
@@ -288,7 +285,7 @@ func TestReservationRacesItsCancellation(t *testing.T) {
 // TestConcurrentReservationsOneHolder races the creations of many orders
 // for one ticket: one holds it, the others are early.
 func TestConcurrentReservationsOneHolder(t *testing.T) {
-	s := tickets.NewStore(guardedDatabase(t))
+	s := tickets.NewStore(testenv.Mongo(t))
 	for round := range 10 {
 		tk := newTicket(t, s)
 		var wg sync.WaitGroup
@@ -317,23 +314,4 @@ func TestConcurrentReservationsOneHolder(t *testing.T) {
 			t.Errorf("round %d: %d held, %d early, version %d; want 1, 7, 1", round, held, early, got.Version)
 		}
 	}
-}
-
-// guardedDatabase is a database on an embedded FerretDB behind the
-// serializing proxy, the guard every deployment on FerretDB uses.
-func guardedDatabase(t *testing.T) *mongo.Database {
-	t.Helper()
-	srv, err := ferret.Start(t.Context(), t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := mongo.Connect(options.Client().ApplyURI(srv.URI()).SetTimeout(10 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = client.Disconnect(context.Background())
-		_ = srv.Close()
-	})
-	return client.Database("tickets")
 }
