@@ -1,0 +1,186 @@
+// Command coldstart measures what scale to zero costs a function: the time
+// from exec to its first successful response, which includes its first
+// database round trip, its resident memory once idle, and its binary's size,
+// against a bare Go server that pings MongoDB before listening (./baseline).
+// The two run alternately, so both see the same machine.
+//
+//	go run ./bench/coldstart [-runs 15] [-function list-tickets]
+//
+// It starts an embedded FerretDB behind the serializing proxy unless
+// MONGODB_URI is set. Results are in bench/coldstart.md.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ticketing-on-knative/ticketing/internal/ferret"
+)
+
+func main() {
+	runs := flag.Int("runs", 15, "measured starts of each program")
+	function := flag.String("function", "list-tickets", "the function to start: one whose GET route reads the database")
+	path := flag.String("path", "/api/tickets", "the GET path to poll")
+	flag.Parse()
+	if err := run(*runs, *function, *path); err != nil {
+		log.Fatal(err)
+	}
+}
+
+type sample struct {
+	first time.Duration // exec to first 200
+	idle  int64         // VmRSS in KiB, 1s after the first 200
+}
+
+func run(runs int, function, path string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := os.MkdirTemp("", "coldstart")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	uri := os.Getenv("MONGODB_URI")
+	if uri == "" {
+		db, err := ferret.Start(ctx, filepath.Join(dir, "mongo"), slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		uri = db.URI()
+	}
+	// Built as ko builds images: static, stripped, no paths.
+	bins := map[string]string{}
+	for name, pkg := range map[string]string{
+		function:   "./functions/" + function,
+		"baseline": "./bench/coldstart/baseline",
+	} {
+		bins[name] = filepath.Join(dir, name)
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bins[name], pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	env := []string{"MONGODB_URI=" + uri, "MONGODB_DATABASE=coldstart", "K_SERVICE=" + function}
+
+	results := map[string][]sample{}
+	for i := -1; i < runs; i++ { // run -1 warms the page cache and the database
+		for _, name := range []string{function, "baseline"} {
+			s, err := start(bins[name], path, env)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if i >= 0 {
+				results[name] = append(results[name], s)
+			}
+		}
+	}
+
+	fmt.Printf("%d runs each, alternating; exec to first 200 on GET %s (one database round trip)\n\n", runs, path)
+	fmt.Println("program          first-200 min / median / max       idle RSS median   binary")
+	for _, name := range []string{function, "baseline"} {
+		first, rss := summary(results[name])
+		info, err := os.Stat(bins[name])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-16s %6.1f / %6.1f / %6.1f ms        %6.1f MiB        %5.1f MB\n",
+			name, ms(first[0]), ms(first[len(first)/2]), ms(first[len(first)-1]), float64(rss)/1024, float64(info.Size())/1e6)
+	}
+	f, _ := summary(results[function])
+	b, _ := summary(results["baseline"])
+	fmt.Printf("\nmedian ratio %s / baseline: %.2fx (target: within 2x)\n", function, float64(f[len(f)/2])/float64(b[len(b)/2]))
+	return nil
+}
+
+// start execs bin, polls path with fresh connections every millisecond until
+// it answers 200, reads its memory a second later, then stops it.
+func start(bin, path string, env []string) (sample, error) {
+	port, err := freePort()
+	if err != nil {
+		return sample{}, err
+	}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(os.Environ(), env...), "PORT="+port)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	begin := time.Now()
+	if err := cmd.Start(); err != nil {
+		return sample{}, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	url := "http://127.0.0.1:" + port + path
+	for time.Since(begin) < 10*time.Second {
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				first := time.Since(begin)
+				time.Sleep(time.Second)
+				rss, err := residentKiB(cmd.Process.Pid)
+				return sample{first: first, idle: rss}, err
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return sample{}, fmt.Errorf("no 200 from %s within 10s", url)
+}
+
+func summary(samples []sample) ([]time.Duration, int64) {
+	var first []time.Duration
+	var rss []int64
+	for _, s := range samples {
+		first = append(first, s.first)
+		rss = append(rss, s.idle)
+	}
+	slices.Sort(first)
+	slices.Sort(rss)
+	return first, rss[len(rss)/2]
+}
+
+func residentKiB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	lines := bufio.NewScanner(f)
+	for lines.Scan() {
+		if v, ok := strings.CutPrefix(lines.Text(), "VmRSS:"); ok {
+			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
