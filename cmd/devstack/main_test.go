@@ -86,7 +86,7 @@ func command(args []string, env ...string) *exec.Cmd {
 // start runs devstack with the data folder, an address of its own, a
 // short idle period and env, and waits until it serves. It is stopped
 // with SIGTERM when the test ends, and must then exit 0.
-func start(t *testing.T, data string, args []string, env ...string) *process {
+func start(t testing.TB, data string, args []string, env ...string) *process {
 	t.Helper()
 	p := &process{data: data, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	addr := freeAddr(t)
@@ -127,7 +127,7 @@ func start(t *testing.T, data string, args []string, env ...string) *process {
 
 // stop stops devstack as Ctrl-C does and checks that it exits 0 and leaves
 // no function running.
-func (p *process) stop(t *testing.T) {
+func (p *process) stop(t testing.TB) {
 	t.Helper()
 	var st devstack.Status
 	select {
@@ -157,7 +157,7 @@ func (p *process) stop(t *testing.T) {
 	}
 }
 
-func (p *process) status(t *testing.T) devstack.Status {
+func (p *process) status(t testing.TB) devstack.Status {
 	t.Helper()
 	var st devstack.Status
 	if code := call(t, "GET", p.base+devstack.StatusPath, "", nil, &st); code != http.StatusOK {
@@ -166,7 +166,7 @@ func (p *process) status(t *testing.T) devstack.Status {
 	return st
 }
 
-func (p *process) function(t *testing.T, name string) supervisor.Status {
+func (p *process) function(t testing.TB, name string) supervisor.Status {
 	t.Helper()
 	for _, f := range p.status(t).Functions {
 		if f.Name == name {
@@ -179,7 +179,7 @@ func (p *process) function(t *testing.T, name string) supervisor.Status {
 
 // call sends a JSON request with an optional bearer token and decodes the
 // JSON answer into out; it returns the status code.
-func call(t *testing.T, method, url, token string, body, out any) int {
+func call(t testing.TB, method, url, token string, body, out any) int {
 	t.Helper()
 	var in io.Reader
 	if body != nil {
@@ -486,7 +486,7 @@ func TestDeps(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

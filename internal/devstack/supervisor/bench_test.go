@@ -20,18 +20,26 @@ func BenchmarkGet(b *testing.B) {
 		{"direct", "http://127.0.0.1:" + port + "/hello"},
 		{"activator", svc.URL() + "hello"},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
+		get := func(b *testing.B) {
+			resp, err := client.Get(bc.url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+		b.Run(bc.name+"/sequential", func(b *testing.B) {
+			for b.Loop() {
+				get(b)
+			}
+		})
+		b.Run(bc.name+"/parallel", func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					resp, err := client.Get(bc.url)
-					if err != nil {
-						b.Fatal(err)
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						b.Fatalf("status %d", resp.StatusCode)
-					}
+					get(b)
 				}
 			})
 		})

@@ -76,6 +76,7 @@ type Service struct {
 // instance is one run of the process.
 type instance struct {
 	proc     *proc.Process
+	addr     string // where the process listens
 	proxy    *httputil.ReverseProxy
 	idle     *time.Timer
 	inflight int       // guarded by Service.mu
@@ -231,7 +232,7 @@ func (s *Service) spawn() (*instance, error) {
 	s.mu.Lock()
 	s.coldLast = cold
 	s.mu.Unlock()
-	return &instance{proc: p, proxy: s.proxy(addr)}, nil
+	return &instance{proc: p, addr: addr, proxy: s.proxy(addr)}, nil
 }
 
 func (s *Service) proxy(addr string) *httputil.ReverseProxy {
@@ -325,7 +326,9 @@ type Status struct {
 	State State  `json:"state"`
 	// Starts counts the processes started so far.
 	Starts int `json:"starts"`
-	Pid    int `json:"pid,omitempty"`
+	// Pid and Addr are the running process's, for a look behind devstack.
+	Pid  int    `json:"pid,omitempty"`
+	Addr string `json:"addr,omitempty"`
 	// ColdStart is the duration of the last cold start, exec to port open.
 	ColdStart time.Duration `json:"coldStartNanos,omitempty"`
 }
@@ -339,7 +342,7 @@ func (s *Service) Status() Status {
 	case s.stopping != nil:
 		st.State = Stopping
 	case s.cur != nil:
-		st.State, st.Pid = Running, s.cur.proc.Pid()
+		st.State, st.Pid, st.Addr = Running, s.cur.proc.Pid(), s.cur.addr
 	case s.starting != nil:
 		st.State = Starting
 	}
