@@ -1,0 +1,314 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/payments"
+	"github.com/ticketing-on-knative/ticketing/internal/payments/stripetest"
+)
+
+type fixture struct {
+	env    map[string]string
+	sink   *functest.Sink
+	store  *payments.Store
+	stripe *stripetest.Server
+	answer *standIn // what Stripe answers now
+}
+
+// standIn is a Stripe whose answers a test changes as it goes.
+type standIn struct {
+	mu sync.Mutex
+	h  http.Handler
+}
+
+func (s *standIn) set(h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h = h
+}
+
+func (s *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	h := s.h
+	s.mu.Unlock()
+	h.ServeHTTP(w, r)
+}
+
+func setup(t *testing.T, stripe http.Handler) fixture {
+	t.Helper()
+	answer := &standIn{h: stripe}
+	server := stripetest.Start(t, answer)
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL, "STRIPE_KEY": "sk_test_sweep", "STRIPE_API_BASE": server.URL})
+	return fixture{env: env, sink: sink, store: payments.NewStore(functest.Database(t, env)), stripe: server, answer: answer}
+}
+
+// sweeper starts the function with a lease and a minimum age that let it
+// take up at once what is left.
+func (fx fixture) sweeper(t *testing.T) string {
+	t.Helper()
+	env := map[string]string{"CHARGE_LEASE": "1ms", "OUTBOX_MIN_AGE": "1ms"}
+	for k, v := range fx.env {
+		env[k] = v
+	}
+	return functest.Start(t, "POST /", New(), env)
+}
+
+// order makes the copy of an open order of buyer-1, as sync-order would.
+func (fx fixture) order(t *testing.T) bson.ObjectID {
+	t.Helper()
+	o := payments.Order{ID: bson.NewObjectID(), UserID: "buyer-1", Status: "created", Price: 2000, ExpiresAt: time.Now().Add(15 * time.Minute)}
+	if err := fx.store.SyncOrder(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	return o.ID
+}
+
+func (fx fixture) payment(t *testing.T, orderID bson.ObjectID) *payments.Payment {
+	t.Helper()
+	p, err := fx.store.ByOrder(t.Context(), orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// processor pays and refunds as the functions do, publishing to broker.
+func (fx fixture) processor(broker string) *payments.Processor {
+	stripe := payments.NewStripe(fx.env["STRIPE_KEY"], fx.env["STRIPE_API_BASE"], 5*time.Second)
+	return payments.NewProcessor(fx.store, stripe, events.NewPublisher(broker, 5*time.Second), "/functions/charge")
+}
+
+// crashWhileCharging pays for the order through the charge function, run as
+// a process, and kills it with SIGKILL while it waits for Stripe's answer to
+// the charge, which Stripe gives with h: the process never hears it. It
+// returns the id in that answer.
+func (fx fixture) crashWhileCharging(t *testing.T, orderID bson.ObjectID, h http.Handler) (lost string) {
+	t.Helper()
+	charging := make(chan struct{})
+	fx.answer.set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer := httptest.NewRecorder()
+		h.ServeHTTP(answer, r)
+		var charge struct{ ID string }
+		_ = json.Unmarshal(answer.Body.Bytes(), &charge)
+		lost = charge.ID
+		close(charging)
+		<-r.Context().Done()
+	}))
+
+	port := freePort(t)
+	cmd := exec.Command(build(t, "charge"))
+	cmd.Env = append(os.Environ(), "PORT="+port)
+	for k, v := range fx.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitForPort(t, port)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+port+"/api/payments",
+			strings.NewReader(fmt.Sprintf(`{"orderId":%q,"token":"tok_visa"}`, orderID.Hex())))
+		req.Header.Set("Authorization", "Bearer "+functest.Session(t, "buyer-1", "buyer@example.com"))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-charging:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the charge function never asked Stripe")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if p := fx.payment(t, orderID); p == nil || p.Status != payments.StatusCharging {
+		t.Fatalf("payment after the crash: %+v, want a claim still charging", p)
+	}
+	return lost
+}
+
+// TestChargeTakenBeforeACrashIsRecordedOnce kills the charge function after
+// Stripe took the money and before it heard so. The sweep asks Stripe again
+// with the same idempotency key, gets the same charge back, and records and
+// announces it once; while Stripe is down it keeps the claim.
+func TestChargeTakenBeforeACrashIsRecordedOnce(t *testing.T) {
+	stripe := stripetest.Idempotent(stripetest.Charge())
+	fx := setup(t, stripe)
+	orderID := fx.order(t)
+	lost := fx.crashWhileCharging(t, orderID, stripe)
+	sweeper := fx.sweeper(t)
+
+	fx.answer.set(stripetest.Error(http.StatusServiceUnavailable, "api_error", "", "Service unavailable"))
+	if status := ping(t, sweeper); status/100 != 5 {
+		t.Errorf("a sweep while Stripe is down answered %d, want 5xx", status)
+	}
+	if p := fx.payment(t, orderID); p == nil || p.Status != payments.StatusCharging {
+		t.Fatalf("payment after a sweep while Stripe is down: %+v, want the claim kept", p)
+	}
+
+	fx.answer.set(stripe)
+	for range 2 { // the second sweep finds nothing left to do
+		if status := ping(t, sweeper); status != http.StatusOK {
+			t.Fatalf("sweep: %d", status)
+		}
+	}
+	charges := fx.stripe.Requests("/v1/charges")
+	keys := map[string]bool{}
+	for _, c := range charges {
+		keys[c.IdempotencyKey] = true
+	}
+	if len(keys) != 1 {
+		t.Errorf("%d charge requests with keys %v, want every one with the same key", len(charges), keys)
+	}
+	p := fx.payment(t, orderID)
+	if p.Status != payments.StatusPaid || p.StripeID != lost {
+		t.Fatalf("payment %+v, want it paid by %s, the charge Stripe made before the crash", p, lost)
+	}
+	got := fx.sink.Events()
+	if len(got) != 1 {
+		t.Fatalf("%d events published, want the charge.created once", len(got))
+	}
+	if data, err := events.Decode[events.ChargeCreated](got[0]); err != nil || data.StripeID != p.StripeID || data.OrderID != orderID.Hex() {
+		t.Errorf("event %s, want the charge %s of order %s", got[0].Data(), p.StripeID, orderID.Hex())
+	}
+}
+
+// TestClaimOfACrashIsReleasedWhenStripeRefusesIt kills the charge function
+// before Stripe answered; Stripe then declines the card, so the sweep
+// releases the claim and the buyer may pay with another card.
+func TestClaimOfACrashIsReleasedWhenStripeRefusesIt(t *testing.T) {
+	declined := stripetest.Declined("Your card was declined.")
+	fx := setup(t, declined)
+	orderID := fx.order(t)
+	fx.crashWhileCharging(t, orderID, http.NotFoundHandler())
+	fx.answer.set(declined)
+
+	if status := ping(t, fx.sweeper(t)); status != http.StatusOK {
+		t.Fatalf("sweep: %d", status)
+	}
+	if p := fx.payment(t, orderID); p != nil {
+		t.Fatalf("payment %+v after Stripe declined it, want the claim released", p)
+	}
+	fx.answer.set(stripetest.Charge())
+	if _, err := fx.processor(fx.sink.URL).Pay(t.Context(), orderID.Hex(), "buyer-1", "tok_mastercard"); err != nil {
+		t.Errorf("paying with another card: %v", err)
+	}
+}
+
+func TestSweepMakesTheRefundsStillDue(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/charges", stripetest.Charge())
+	mux.Handle("POST /v1/refunds", stripetest.Error(http.StatusInternalServerError, "api_error", "", "An unknown error occurred"))
+	fx := setup(t, mux)
+	orderID := fx.order(t)
+	pr := fx.processor(fx.sink.URL)
+	if _, err := pr.Pay(t.Context(), orderID.Hex(), "buyer-1", "tok_visa"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.RefundCancelled(t.Context(), orderID); err == nil {
+		t.Fatal("a refund while Stripe fails succeeded")
+	}
+
+	fx.answer.set(stripetest.Refund())
+	sweeper := fx.sweeper(t)
+	for range 2 { // the second sweep finds nothing left to do
+		if status := ping(t, sweeper); status != http.StatusOK {
+			t.Fatalf("sweep: %d", status)
+		}
+	}
+	p := fx.payment(t, orderID)
+	refunds := fx.stripe.Requests("/v1/refunds")
+	if p.RefundID == "" || len(refunds) != 2 || refunds[0].IdempotencyKey != refunds[1].IdempotencyKey {
+		t.Errorf("payment %+v after %d refund requests, want it refunded by a second request with the first one's key", p, len(refunds))
+	}
+}
+
+func TestSweepPublishesWhatTheBrokerRefused(t *testing.T) {
+	fx := setup(t, stripetest.Charge())
+	orderID := fx.order(t)
+	down := functest.NewSink(t)
+	down.SetStatus(http.StatusServiceUnavailable)
+	if _, err := fx.processor(down.URL).Pay(t.Context(), orderID.Hex(), "buyer-1", "tok_visa"); err != nil {
+		t.Fatal(err)
+	}
+	sweeper := fx.sweeper(t)
+	for range 2 {
+		if status := ping(t, sweeper); status != http.StatusOK {
+			t.Fatalf("sweep: %d", status)
+		}
+	}
+	got := fx.sink.Events()
+	if len(got) != 1 || got[0].Type() != events.TypeChargeCreated || got[0].Subject() != orderID.Hex() {
+		t.Errorf("the sweep published %d events, want the charge.created of order %s once", len(got), orderID.Hex())
+	}
+}
+
+// ping sends the PingSource's event and returns the status.
+func ping(t *testing.T, url string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", fmt.Sprint(time.Now().UnixNano()))
+	req.Header.Set("Ce-Type", "dev.knative.sources.ping")
+	req.Header.Set("Ce-Source", "/apis/v1/namespaces/ticketing/pingsources/sweep-payments")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func build(t *testing.T, function string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), function)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketing-on-knative/ticketing/functions/"+function).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build %s: %v\n%s", function, err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func waitForPort(t *testing.T, port string) {
+	t.Helper()
+	for range 500 {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s", port)
+}
