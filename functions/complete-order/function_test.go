@@ -7,8 +7,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -56,31 +54,7 @@ func (fx fixture) state(t *testing.T, id string) (string, int64) {
 }
 
 func chargeCreated(t *testing.T, orderID string) cloudevents.Event {
-	t.Helper()
-	p, err := events.NewPending("/functions/charge", orderID,
-		events.ChargeCreated{ID: bson.NewObjectID().Hex(), OrderID: orderID, StripeID: "ch_1"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Event()
-}
-
-// deliver posts e as the broker does, in binary mode, and returns the status.
-func deliver(t *testing.T, url string, e cloudevents.Event) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return functest.Event(t, "charge", orderID, events.ChargeCreated{ID: bson.NewObjectID().Hex(), OrderID: orderID, StripeID: "ch_1"})
 }
 
 func TestCompleteOrderOnceAndForGood(t *testing.T) {
@@ -90,7 +64,7 @@ func TestCompleteOrderOnceAndForGood(t *testing.T) {
 
 	// Redelivered, and re-sent with a new id: completing again changes nothing.
 	for _, e := range []cloudevents.Event{paid, paid, chargeCreated(t, o.ID.Hex())} {
-		if status := deliver(t, fx.url, e); status != http.StatusOK {
+		if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
 			t.Fatalf("status %d, want 200", status)
 		}
 		if status, version := fx.state(t, o.ID.Hex()); status != orders.StatusComplete || version != 1 {
@@ -111,7 +85,7 @@ func TestCompleteOrderLeavesACancelledOrderCancelled(t *testing.T) {
 	if _, err := fx.store.Cancel(t.Context(), o.ID.Hex(), "/functions/expire-order", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if status := deliver(t, fx.url, chargeCreated(t, o.ID.Hex())); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, chargeCreated(t, o.ID.Hex())); status != http.StatusOK {
 		t.Fatalf("status %d, want 200", status)
 	}
 	if status, version := fx.state(t, o.ID.Hex()); status != orders.StatusCancelled || version != 1 {
@@ -121,10 +95,10 @@ func TestCompleteOrderLeavesACancelledOrderCancelled(t *testing.T) {
 
 func TestCompleteOrderRetriesAnUnknownOrderAndDropsAMalformedOne(t *testing.T) {
 	fx := setup(t)
-	if status := deliver(t, fx.url, chargeCreated(t, bson.NewObjectID().Hex())); status != http.StatusConflict {
+	if status := functest.Deliver(t, fx.url, chargeCreated(t, bson.NewObjectID().Hex())); status != http.StatusConflict {
 		t.Errorf("unknown order: status %d, want 409 (retried, then dead-lettered)", status)
 	}
-	if status := deliver(t, fx.url, chargeCreated(t, "nope")); status != http.StatusBadRequest {
+	if status := functest.Deliver(t, fx.url, chargeCreated(t, "nope")); status != http.StatusBadRequest {
 		t.Errorf("malformed order id: status %d, want 400 (dropped)", status)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -63,31 +61,8 @@ func (fx fixture) payment(t *testing.T, orderID bson.ObjectID) *payments.Payment
 }
 
 func cancelled(t *testing.T, orderID bson.ObjectID) cloudevents.Event {
-	t.Helper()
-	p, err := events.NewPending("/functions/expire-order", orderID.Hex(),
-		events.OrderCancelled{ID: orderID.Hex(), Version: 1, Ticket: events.TicketRef{ID: bson.NewObjectID().Hex()}}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Event()
-}
-
-// deliver posts e as the broker does, in binary mode, and returns the status.
-func deliver(t *testing.T, url string, e cloudevents.Event) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return functest.Event(t, "expire-order", orderID.Hex(),
+		events.OrderCancelled{ID: orderID.Hex(), Version: 1, Ticket: events.TicketRef{ID: bson.NewObjectID().Hex()}})
 }
 
 // TestPaymentThenCancellationIsRefundedOnce delivers an order's cancellation
@@ -103,7 +78,7 @@ func TestPaymentThenCancellationIsRefundedOnce(t *testing.T) {
 
 	e := cancelled(t, orderID)
 	for _, e := range []cloudevents.Event{e, e, cancelled(t, orderID)} {
-		if status := deliver(t, fx.url, e); status != http.StatusOK {
+		if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
 			t.Fatalf("status %d, want 200", status)
 		}
 	}
@@ -122,7 +97,7 @@ func TestPaymentThenCancellationIsRefundedOnce(t *testing.T) {
 func TestCancellationBeforeAnyPaymentKeepsPaymentsOut(t *testing.T) {
 	fx := setup(t, stripetest.Mock(t))
 	orderID := fx.order(t)
-	if status := deliver(t, fx.url, cancelled(t, orderID)); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, cancelled(t, orderID)); status != http.StatusOK {
 		t.Fatalf("status %d, want 200", status)
 	}
 	if _, err := fx.pay(t, orderID); !errors.Is(err, payments.ErrCancelled) {
@@ -155,7 +130,7 @@ func TestCancellationDuringTheChargeRefundsIt(t *testing.T) {
 		paid <- err
 	}()
 	<-charging
-	if status := deliver(t, fx.url, cancelled(t, orderID)); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, cancelled(t, orderID)); status != http.StatusOK {
 		t.Fatalf("status %d, want 200", status)
 	}
 	release()
@@ -187,14 +162,14 @@ func TestRefundWhileStripeIsDownIsRetried(t *testing.T) {
 
 	e := cancelled(t, orderID)
 	down.Store(true)
-	if status := deliver(t, fx.url, e); status/100 != 5 {
+	if status := functest.Deliver(t, fx.url, e); status/100 != 5 {
 		t.Fatalf("status %d while Stripe is down, want 5xx so that the broker retries", status)
 	}
 	if p := fx.payment(t, orderID); p.RefundID != "" {
 		t.Fatalf("payment %+v refunded while Stripe is down", p)
 	}
 	down.Store(false)
-	if status := deliver(t, fx.url, e); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
 		t.Fatalf("redelivery: status %d, want 200", status)
 	}
 	if p := fx.payment(t, orderID); p.RefundID == "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
 	"github.com/ticketing-on-knative/ticketing/internal/payments/stripetest"
+	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 )
 
 type fixture struct {
@@ -111,7 +112,7 @@ func (fx fixture) crashWhileCharging(t *testing.T, orderID bson.ObjectID, h http
 		<-r.Context().Done()
 	}))
 
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cmd := exec.Command(build(t, "charge"))
 	cmd.Env = append(os.Environ(), "PORT="+port)
 	for k, v := range fx.env {
@@ -289,16 +290,6 @@ func build(t *testing.T, function string) string {
 		t.Fatalf("build %s: %v\n%s", function, err, out)
 	}
 	return bin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func waitForPort(t *testing.T, port string) {

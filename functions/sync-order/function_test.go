@@ -8,8 +8,6 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -27,42 +25,15 @@ func setup(t *testing.T) (url string, store *payments.Store) {
 	return url, payments.NewStore(functest.Database(t, env))
 }
 
-func event(t *testing.T, source string, data events.Data, subject string) cloudevents.Event {
-	t.Helper()
-	p, err := events.NewPending(source, subject, data, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Event()
-}
-
 func created(t *testing.T, id string) cloudevents.Event {
-	return event(t, "/functions/create-order", events.OrderCreated{
+	return functest.Event(t, "create-order", id, events.OrderCreated{
 		ID: id, Status: "created", UserID: "buyer-1", ExpiresAt: jsontime.Of(expiresAt),
 		Ticket: events.TicketPrice{ID: bson.NewObjectID().Hex(), Price: 2050},
-	}, id)
+	})
 }
 
 func cancelled(t *testing.T, id string, version int64) cloudevents.Event {
-	return event(t, "/functions/cancel-order", events.OrderCancelled{ID: id, Version: version, Ticket: events.TicketRef{ID: "t1"}}, id)
-}
-
-// deliver posts e as the broker does, in binary mode, and returns the status.
-func deliver(t *testing.T, url string, e cloudevents.Event) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cehttp.WriteRequest(t.Context(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return functest.Event(t, "cancel-order", id, events.OrderCancelled{ID: id, Version: version, Ticket: events.TicketRef{ID: "t1"}})
 }
 
 func copyOf(t *testing.T, store *payments.Store, id string) string {
@@ -92,7 +63,7 @@ func TestSyncOrderAppliesEventsInOrder(t *testing.T) {
 		{created(t, id), open},
 		{cancelled(t, id, 1), closed},
 	} {
-		if status := deliver(t, url, step.e); status != http.StatusOK {
+		if status := functest.Deliver(t, url, step.e); status != http.StatusOK {
 			t.Fatalf("%s: status %d", step.want, status)
 		}
 		if got := copyOf(t, store, id); got != step.want {
@@ -110,7 +81,7 @@ func TestSyncOrderIgnoresDuplicates(t *testing.T) {
 		first, second, // redelivered: the inbox knows them
 		created(t, id), cancelled(t, id, 1), // re-sent with new ids: versions tell
 	} {
-		if status := deliver(t, url, e); status != http.StatusOK {
+		if status := functest.Deliver(t, url, e); status != http.StatusOK {
 			t.Fatalf("status %d", status)
 		}
 	}
@@ -137,7 +108,7 @@ func TestSyncOrderEarlyCancellationWaitsForTheCreation(t *testing.T) {
 		{"a version after the next", v2, http.StatusConflict, open},
 		{"cancellation redelivered", v1, http.StatusOK, closed},
 	} {
-		if status := deliver(t, url, step.e); status != step.status {
+		if status := functest.Deliver(t, url, step.e); status != step.status {
 			t.Fatalf("%s: status %d, want %d", step.name, status, step.status)
 		}
 		if got := copyOf(t, store, id); got != step.want {
@@ -148,12 +119,12 @@ func TestSyncOrderEarlyCancellationWaitsForTheCreation(t *testing.T) {
 
 func TestSyncOrderDropsEventsThatCanNeverApply(t *testing.T) {
 	url, _ := setup(t)
-	wrongType := event(t, "/functions/charge", events.ChargeCreated{ID: "x"}, "x")
+	wrongType := functest.Event(t, "charge", "x", events.ChargeCreated{ID: "x"})
 	malformedID := created(t, "nope")
 	malformedData := created(t, bson.NewObjectID().Hex())
 	malformedData.DataEncoded = []byte(`{"version":"zero"}`)
 	for name, e := range map[string]cloudevents.Event{"wrong type": wrongType, "malformed id": malformedID, "malformed data": malformedData} {
-		if status := deliver(t, url, e); status != http.StatusBadRequest {
+		if status := functest.Deliver(t, url, e); status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
 		}
 	}

@@ -172,25 +172,29 @@ func (s *Store) SyncOrder(ctx context.Context, o Order) error {
 		}
 		return nil
 	}
-	res, err := s.orders.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: o.ID}, {Key: "version", Value: o.Version - 1}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: o.Status}, {Key: "version", Value: o.Version}}}})
-	if err != nil {
-		return fmt.Errorf("update copy of order %s to version %d: %w", o.ID.Hex(), o.Version, err)
+	for {
+		res, err := s.orders.UpdateOne(ctx,
+			bson.D{{Key: "_id", Value: o.ID}, {Key: "version", Value: o.Version - 1}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: o.Status}, {Key: "version", Value: o.Version}}}})
+		if err != nil {
+			return fmt.Errorf("update copy of order %s to version %d: %w", o.ID.Hex(), o.Version, err)
+		}
+		if res.MatchedCount == 1 {
+			return nil
+		}
+		have, err := s.Order(ctx, o.ID.Hex())
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return fmt.Errorf("order %s version %d: no copy yet: %w", o.ID.Hex(), o.Version, events.ErrEarly)
+		case err != nil:
+			return err
+		case have.Version < o.Version-1:
+			return fmt.Errorf("order %s version %d: copy is at %d: %w", o.ID.Hex(), o.Version, have.Version, events.ErrEarly)
+		case have.Version >= o.Version:
+			return nil
+		}
+		// The predecessor was applied after the update missed it: try again.
 	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	have, err := s.Order(ctx, o.ID.Hex())
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return fmt.Errorf("order %s version %d: no copy yet: %w", o.ID.Hex(), o.Version, events.ErrEarly)
-	case err != nil:
-		return err
-	case have.Version < o.Version-1:
-		return fmt.Errorf("order %s version %d: copy is at %d: %w", o.ID.Hex(), o.Version, have.Version, events.ErrEarly)
-	}
-	return nil
 }
 
 // ByOrder returns the payment of the order with id, or nil when there is none.
