@@ -53,20 +53,20 @@ func Deps(ctx context.Context, o DepsOptions) (err error) {
 	var mongo, redis, stripe *deps.Server
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		mongo, err = deps.Mongo(life, filepath.Join(data, "mongo"), o.Log)
+		mongo, err = deps.Mongo(life, filepath.Join(data, mongoDir), o.Log)
 		return err
 	})
 	g.Go(func() (err error) {
-		redis, err = deps.RedisServer(gctx, filepath.Join(data, "redis"))
+		redis, err = deps.RedisServer(gctx, filepath.Join(data, redisDir))
 		return err
 	})
 	g.Go(func() error {
-		bin := filepath.Join(data, "bin")
+		bin := filepath.Join(data, binDir)
 		if err := build(gctx, o.Root, bin, []string{stripeMockPkg}, o.Log); err != nil {
 			return err
 		}
 		var err error
-		stripe, err = deps.StripeMock(gctx, binary(bin, stripeMockPkg), data)
+		stripe, err = deps.StripeMock(gctx, binary(bin, stripeMockPkg), filepath.Join(data, stripeMockDir))
 		return err
 	})
 	err = g.Wait()
@@ -92,35 +92,4 @@ func Deps(ctx context.Context, o DepsOptions) (err error) {
 	<-ctx.Done()
 	o.Log.Info("stopping")
 	return nil
-}
-
-// writeFileAtomic writes path through a rename, so that whoever waits for
-// the file never reads it half-written.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func removeIfExists(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// stack is what has been started, stopped in the reverse order.
-type stack []func() error
-
-func (s *stack) push(stop func() error) { *s = append(*s, stop) }
-
-func (s *stack) close() error {
-	var errs []error
-	for i := len(*s) - 1; i >= 0; i-- {
-		errs = append(errs, (*s)[i]())
-	}
-	*s = nil
-	return errors.Join(errs...)
 }

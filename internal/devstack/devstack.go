@@ -73,7 +73,7 @@ func Up(ctx context.Context, o Options) (err error) {
 	if err := os.MkdirAll(o.Data, 0o750); err != nil {
 		return err
 	}
-	if o.Bin, err = filepath.Abs(cmp.Or(o.Bin, filepath.Join(o.Data, "bin"))); err != nil {
+	if o.Bin, err = filepath.Abs(cmp.Or(o.Bin, filepath.Join(o.Data, binDir))); err != nil {
 		return err
 	}
 	var running stack
@@ -187,7 +187,7 @@ func urls(listeners map[string]net.Listener) map[string]string {
 // the environment the functions get.
 func startDependencies(ctx context.Context, o Options, set *manifest.Set, running *stack) (environment, error) {
 	env := environment{secrets: map[string]string{}, lookup: o.Lookup}
-	jwt, err := kept(filepath.Join(o.Data, "jwt-key"), randomKey)
+	jwt, err := kept(filepath.Join(o.Data, jwtKeyFile), randomKey)
 	if err != nil {
 		return env, fmt.Errorf("JWT key: %w", err)
 	}
@@ -223,7 +223,7 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 		o.Log.Info("MongoDB: MONGODB_URI from the environment")
 	} else if usesSecret(set, keyMongoDB) {
 		g.Go(func() error {
-			s, err := deps.Mongo(life, filepath.Join(o.Data, "mongo"), o.Log)
+			s, err := deps.Mongo(life, filepath.Join(o.Data, mongoDir), o.Log)
 			if err == nil {
 				started("MongoDB", keyMongoDB, s)
 			}
@@ -235,7 +235,7 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 		o.Log.Info("Redis: REDIS_URL from the environment")
 	} else if usesSecret(set, keyRedis) {
 		g.Go(func() error {
-			s, err := deps.RedisServer(life, filepath.Join(o.Data, "redis"))
+			s, err := deps.RedisServer(life, filepath.Join(o.Data, redisDir))
 			if errors.Is(err, deps.ErrNoRedisServer) {
 				o.Log.Warn("redis-server is not installed: Redis is an in-process miniredis, which has no keyspace " +
 					"notifications, so orders expire on the deadline sweep alone (seconds late)")
@@ -257,7 +257,7 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 	}
 	// stripe-mock is built with the functions, so it starts after them.
 	if mockStripe {
-		s, err := deps.StripeMock(life, binary(bin, stripeMockPkg), o.Data)
+		s, err := deps.StripeMock(life, binary(bin, stripeMockPkg), filepath.Join(o.Data, stripeMockDir))
 		if err != nil {
 			return env, err
 		}
@@ -380,4 +380,18 @@ func startContainerSource(ctx context.Context, o Options, c manifest.ContainerSo
 		}
 	})
 	return nil
+}
+
+// stack is what has been started, stopped in the reverse order.
+type stack []func() error
+
+func (s *stack) push(stop func() error) { *s = append(*s, stop) }
+
+func (s *stack) close() error {
+	var errs []error
+	for i := len(*s) - 1; i >= 0; i-- {
+		errs = append(errs, (*s)[i]())
+	}
+	*s = nil
+	return errors.Join(errs...)
 }

@@ -228,3 +228,28 @@ spec:
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestResetKeepsForeignFolders(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "thesis.tex"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Reset(Options{Root: "../..", Data: dir, Lookup: func(string) (string, bool) { return "", false }, Log: quiet})
+	if err == nil || !strings.Contains(err.Error(), "thesis.tex") {
+		t.Errorf("reset of a folder devstack did not make: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "thesis.tex")); err != nil {
+		t.Errorf("reset deleted what it should not have: %v", err)
+	}
+
+	data := filepath.Join(t.TempDir(), "data")
+	if _, err := kept(filepath.Join(data, jwtKeyFile), randomKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := Reset(Options{Root: "../..", Data: data, Lookup: func(string) (string, bool) { return "", false }, Log: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("the data folder outlived reset: %v", err)
+	}
+}

@@ -1,13 +1,9 @@
 package devstack
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -88,31 +84,4 @@ func (e environment) of(c manifest.Container, vars ...string) ([]string, error) 
 	}
 	// exec.Cmd keeps the last of duplicate names.
 	return append(env, vars...), nil
-}
-
-// kept returns the value kept in file, creating the file with a new value
-// the first time, so that the JWT key and the broker's UID outlive restarts
-// with the same data folder, and differ between data folders.
-func kept(file string, newValue func() string) (string, error) {
-	b, err := os.ReadFile(file)
-	if v := strings.TrimSpace(string(b)); err == nil && v != "" {
-		return v, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
-		return "", err
-	}
-	v := newValue()
-	if err := writeFileAtomic(file, []byte(v+"\n")); err != nil {
-		return "", err
-	}
-	return v, nil
-}
-
-func randomKey() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

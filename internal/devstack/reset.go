@@ -20,6 +20,9 @@ func Reset(o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDataFolder(o.Data); err != nil {
+		return err
+	}
 	if rabbit, ok := o.Lookup("RABBITMQ_URL"); ok {
 		// Only the names matter to delete the queues; the addresses are
 		// placeholders.
@@ -64,11 +67,4 @@ func Reset(o Options) error {
 // and eventing/ folders, and the extra ones of o.
 func manifestPaths(o Options) []string {
 	return append([]string{filepath.Join(o.Root, "knative"), filepath.Join(o.Root, "eventing")}, o.Manifests...)
-}
-
-// uidFile keeps the UID of a broker, which names its exchanges and queues
-// on RabbitMQ: the same on every run with a data folder, and a different
-// one for each data folder.
-func uidFile(data, broker string) string {
-	return filepath.Join(data, "broker", broker+".uid")
 }
