@@ -392,3 +392,31 @@ func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 		t.Errorf("payment %+v, want it paid", p)
 	}
 }
+
+// TestStripesRefusalsAreTheBuyersToFix: what Stripe refuses because of the
+// card, the token or the price is a 400 with Stripe's words; a refusal of
+// our own request (a wrong key) is our fault, a 500. Neither stores anything.
+func TestStripesRefusalsAreTheBuyersToFix(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		stripe http.Handler
+		status int
+		want   string
+	}{
+		{"insufficient funds", stripetest.Error(http.StatusPaymentRequired, "card_error", "card_declined", "Your card has insufficient funds."),
+			400, "Your card has insufficient funds."},
+		{"unknown token", stripetest.InvalidRequest("source", "resource_missing", "No such token: 'tok_nope'"), 400, "No such token: 'tok_nope'"},
+		{"price under Stripe's minimum", stripetest.InvalidRequest("amount", "amount_too_small", "Amount must be at least $0.50 usd"), 400, "Amount must be at least $0.50 usd"},
+		{"a wrong secret key", stripetest.Error(http.StatusUnauthorized, "invalid_request_error", "", "Invalid API Key provided: sk_test_***arge"),
+			500, "Something went wrong"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := setup(t, tt.stripe, nil)
+			orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+			refused(t, fx.pay(t, functest.Session(t, "buyer-1", "buyer@example.com"), payBody(orderID, "tok_visa")), tt.status, tt.want)
+			if p := fx.payment(t, orderID); p != nil {
+				t.Errorf("a refused charge left a payment: %+v", p)
+			}
+		})
+	}
+}

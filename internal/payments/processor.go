@@ -22,7 +22,8 @@ type Processor struct {
 }
 
 // NewProcessor returns a Processor keeping payments in store, charging with
-// stripe and publishing with pub the events it decides as source.
+// stripe and publishing with pub the events it decides as source. pub may be
+// nil for a Processor that only refunds (RefundCancelled publishes nothing).
 func NewProcessor(store *Store, stripe *Stripe, pub outbox.Publisher, source string) *Processor {
 	return &Processor{store: store, stripe: stripe, outbox: store.Outbox(pub), source: source}
 }

@@ -143,7 +143,9 @@ func stripeError(op string, p *Payment, err error) error {
 	case se.HTTPStatusCode >= 500 || se.HTTPStatusCode == http.StatusTooManyRequests:
 		return fmt.Errorf("%s payment %s: %w: %s %s", op, p.ID.Hex(), ErrStripeUnavailable, se.Type, se.Msg)
 	case se.Type == stripe.ErrorTypeCard,
-		se.Type == stripe.ErrorTypeInvalidRequest && (se.Param == "source" || se.Param == "payment_method"):
+		// A token Stripe does not know, or a price it will not charge (under
+		// 50 cents, say): the buyer's to fix, and Stripe says how.
+		se.Type == stripe.ErrorTypeInvalidRequest && (se.Param == "source" || se.Param == "payment_method" || se.Param == "amount"):
 		return &Refused{Message: se.Msg}
 	}
 	return fmt.Errorf("%s payment %s: stripe answered %d %s: %s", op, p.ID.Hex(), se.HTTPStatusCode, se.Type, se.Msg)

@@ -113,8 +113,17 @@ func Refund() http.Handler {
 
 // Error answers with Stripe's error object.
 func Error(status int, typ, code, message string) http.Handler {
+	return stripeError(status, map[string]any{"type": typ, "code": code, "message": message})
+}
+
+// InvalidRequest answers as Stripe does for a request whose param it refuses.
+func InvalidRequest(param, code, message string) http.Handler {
+	return stripeError(http.StatusBadRequest, map[string]any{"type": "invalid_request_error", "param": param, "code": code, "message": message})
+}
+
+func stripeError(status int, e map[string]any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, status, map[string]any{"error": map[string]any{"type": typ, "code": code, "message": message}})
+		writeJSON(w, status, map[string]any{"error": e})
 	})
 }
 
