@@ -3,6 +3,7 @@ module github.com/ticketing-on-knative/ticketing/deploy
 go 1.26.3
 
 require (
+	github.com/google/go-containerregistry v0.21.7
 	golang.org/x/mod v0.37.0
 	k8s.io/api v0.36.1
 	k8s.io/apimachinery v0.36.2
@@ -113,7 +114,6 @@ require (
 	github.com/google/certificate-transparency-go v1.3.3 // indirect
 	github.com/google/gnostic-models v0.7.1 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/go-containerregistry v0.21.7 // indirect
 	github.com/google/ko v0.19.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect
