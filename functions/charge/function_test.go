@@ -220,17 +220,8 @@ func TestConcurrentChargesForOneOrderChargeOnce(t *testing.T) {
 // Stripe is charging it: the buyer is told the order is cancelled, and what
 // Stripe took is given back.
 func TestChargeThatCrossesACancellationIsRefunded(t *testing.T) {
-	mock := stripetest.Mock(t)
-	charging, proceed := make(chan struct{}), make(chan struct{})
-	release := sync.OnceFunc(func() { close(proceed) })
-	fx := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/charges" {
-			close(charging)
-			<-proceed
-		}
-		mock.ServeHTTP(w, r)
-	}), nil)
-	t.Cleanup(release) // before the servers close, should the test fail first
+	fx := setup(t, stripetest.Mock(t), nil)
+	charging, release := fx.stripe.Hold(t, "/v1/charges")
 	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
 	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
 
@@ -355,17 +346,8 @@ func TestChargeWithoutStripeKeyDoesNotStart(t *testing.T) {
 // TestChargeIsRecordedWhenTheClientGivesUp lets the buyer's request go while
 // Stripe is charging: what Stripe took is recorded and announced all the same.
 func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
-	mock := stripetest.Mock(t)
-	charging, proceed := make(chan struct{}), make(chan struct{})
-	release := sync.OnceFunc(func() { close(proceed) })
-	fx := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/charges" {
-			close(charging)
-			<-proceed
-		}
-		mock.ServeHTTP(w, r)
-	}), nil)
-	t.Cleanup(release) // before the servers close, should the test fail first
+	fx := setup(t, stripetest.Mock(t), nil)
+	charging, release := fx.stripe.Hold(t, "/v1/charges")
 	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
 
 	ctx, cancel := context.WithCancel(t.Context())

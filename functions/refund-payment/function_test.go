@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,17 +110,8 @@ func TestCancellationBeforeAnyPaymentKeepsPaymentsOut(t *testing.T) {
 // TestCancellationDuringTheChargeRefundsIt delivers the cancellation while
 // Stripe is charging the order: the charge gives back what it took.
 func TestCancellationDuringTheChargeRefundsIt(t *testing.T) {
-	mock := stripetest.Mock(t)
-	charging, proceed := make(chan struct{}), make(chan struct{})
-	release := sync.OnceFunc(func() { close(proceed) })
-	fx := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/charges" {
-			close(charging)
-			<-proceed
-		}
-		mock.ServeHTTP(w, r)
-	}))
-	t.Cleanup(release) // before the servers close, should the test fail first
+	fx := setup(t, stripetest.Mock(t))
+	charging, release := fx.stripe.Hold(t, "/v1/charges")
 	orderID := fx.order(t)
 
 	paid := make(chan error, 1)

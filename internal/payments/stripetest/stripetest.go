@@ -35,23 +35,46 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
+	holds    map[string]*hold // by path, until their request comes
 }
+
+type hold struct{ arrived, proceed chan struct{} }
 
 // Start serves h behind a recording Server until the test ends.
 func Start(t testing.TB, h http.Handler) *Server {
-	s := &Server{}
+	s := &Server{holds: map[string]*hold{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, IdempotencyKey: r.Header.Get("Idempotency-Key"), Form: form})
+		held := s.holds[r.URL.Path]
+		delete(s.holds, r.URL.Path)
 		s.mu.Unlock()
+		if held != nil {
+			close(held.arrived)
+			<-held.proceed
+		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
+}
+
+// Hold keeps the next request to path from Stripe until release is called,
+// or the test ends; arrived is closed when the request comes. Call it after
+// starting the servers whose requests wait for Stripe: the test releases the
+// request before it closes them.
+func (s *Server) Hold(t testing.TB, path string) (arrived <-chan struct{}, release func()) {
+	held := &hold{arrived: make(chan struct{}), proceed: make(chan struct{})}
+	release = sync.OnceFunc(func() { close(held.proceed) })
+	t.Cleanup(release)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holds[path] = held
+	return held.arrived, release
 }
 
 // Requests returns the requests to path received so far, every request for "".
