@@ -61,8 +61,10 @@ type Options struct {
 }
 
 // Up runs the system until ctx ends, then stops every part of it, in the
-// reverse order of their start, and returns nil.
+// reverse order of their start, and returns nil. It returns an error when a
+// part cannot start or fails while running.
 func Up(ctx context.Context, o Options) (err error) {
+	parent := ctx
 	set, err := manifest.Load(manifestPaths(o)...)
 	if err != nil {
 		return err
@@ -77,7 +79,14 @@ func Up(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	var running stack
-	defer func() { err = errors.Join(err, running.close()) }()
+	defer func() {
+		if err != nil && parent.Err() != nil {
+			// Stopped while starting: what failed was cut short.
+			o.Log.Info("stopped while starting", "error", err)
+			err = nil
+		}
+		err = errors.Join(err, running.close())
+	}()
 	// A part that fails while running stops the whole, through cause.
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
@@ -193,71 +202,71 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 	}
 	env.secrets[keyJWT] = jwt
 
-	bin := o.Bin
 	var pkgs []string
 	for _, c := range set.Containers() {
 		if !slices.Contains(pkgs, c.Package) {
 			pkgs = append(pkgs, c.Package)
 		}
 	}
-	stripeKey, hasStripeKey := o.Lookup("STRIPE_KEY")
-	mockStripe := usesSecret(set, keyStripe) && !hasStripeKey
+	stripeKey, realStripe := o.Lookup("STRIPE_KEY")
+	mockStripe := usesSecret(set, keyStripe) && !realStripe
 	if mockStripe {
 		pkgs = append(pkgs, stripeMockPkg)
 	}
 
 	// The dependencies outlive ctx: they stop after the functions.
 	life := context.WithoutCancel(ctx)
-	var mu sync.Mutex
-	started := func(what, key string, s *deps.Server) {
-		mu.Lock()
-		defer mu.Unlock()
-		running.push(s.Close)
-		env.secrets[key] = s.URL
-		o.Log.Info(what, "url", s.URL, "is", s.About)
-	}
+	_, realMongo := o.Lookup("MONGODB_URI")
+	_, realRedis := o.Lookup("REDIS_URL")
+	var mongo, redis *deps.Server
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return build(gctx, o.Root, bin, pkgs, o.Log) })
-	if uri, ok := o.Lookup("MONGODB_URI"); ok {
-		env.secrets[keyMongoDB] = uri
-		o.Log.Info("MongoDB: MONGODB_URI from the environment")
-	} else if usesSecret(set, keyMongoDB) {
-		g.Go(func() error {
-			s, err := deps.Mongo(life, filepath.Join(o.Data, mongoDir), o.Log)
-			if err == nil {
-				started("MongoDB", keyMongoDB, s)
-			}
+	g.Go(func() error { return build(gctx, o.Root, o.Bin, pkgs, o.Log) })
+	if !realMongo && usesSecret(set, keyMongoDB) {
+		g.Go(func() (err error) {
+			mongo, err = deps.Mongo(life, filepath.Join(o.Data, mongoDir), o.Log)
 			return err
 		})
 	}
-	if url, ok := o.Lookup("REDIS_URL"); ok {
-		env.secrets[keyRedis] = url
-		o.Log.Info("Redis: REDIS_URL from the environment")
-	} else if usesSecret(set, keyRedis) {
-		g.Go(func() error {
-			s, err := deps.RedisServer(life, filepath.Join(o.Data, redisDir))
+	if !realRedis && usesSecret(set, keyRedis) {
+		g.Go(func() (err error) {
+			redis, err = deps.RedisServer(life, filepath.Join(o.Data, redisDir))
 			if errors.Is(err, deps.ErrNoRedisServer) {
 				o.Log.Warn("redis-server is not installed: Redis is an in-process miniredis, which has no keyspace " +
 					"notifications, so orders expire on the deadline sweep alone (seconds late)")
-				s, err = deps.Miniredis()
-			}
-			if err == nil {
-				started("Redis", keyRedis, s)
+				redis, err = deps.Miniredis()
 			}
 			return err
 		})
 	}
-	if hasStripeKey {
+	err = g.Wait()
+	for _, s := range []*deps.Server{mongo, redis} {
+		if s != nil {
+			running.push(s.Close)
+		}
+	}
+	if err != nil {
+		return env, err
+	}
+
+	use := func(what, variable, key string, s *deps.Server) {
+		if v, ok := o.Lookup(variable); ok {
+			env.secrets[key] = v
+			o.Log.Info(what + ": " + variable + " from the environment")
+		} else if s != nil {
+			env.secrets[key] = s.URL
+			o.Log.Info(what, "url", s.URL, "is", s.About)
+		}
+	}
+	use("MongoDB", "MONGODB_URI", keyMongoDB, mongo)
+	use("Redis", "REDIS_URL", keyRedis, redis)
+	switch {
+	case realStripe:
 		env.secrets[keyStripe] = stripeKey
 		env.stripeBase, _ = o.Lookup("STRIPE_API_BASE")
 		o.Log.Info("Stripe: STRIPE_KEY from the environment", "api", cmp.Or(env.stripeBase, "https://api.stripe.com"))
-	}
-	if err := g.Wait(); err != nil {
-		return env, err
-	}
-	// stripe-mock is built with the functions, so it starts after them.
-	if mockStripe {
-		s, err := deps.StripeMock(life, binary(bin, stripeMockPkg), filepath.Join(o.Data, stripeMockDir))
+	case mockStripe:
+		// stripe-mock is built with the functions, so it starts after them.
+		s, err := deps.StripeMock(life, binary(o.Bin, stripeMockPkg), filepath.Join(o.Data, stripeMockDir))
 		if err != nil {
 			return env, err
 		}
