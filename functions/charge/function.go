@@ -100,7 +100,7 @@ func problem(ctx context.Context, err error) error {
 	case errors.As(err, &refused):
 		return httpapi.BadRequest(refused.Message)
 	case errors.Is(err, payments.ErrStripeUnavailable):
-		logging.FromContext(ctx).Warn("stripe unavailable; nothing was charged", "error", err.Error())
+		logging.FromContext(ctx).Warn("stripe unavailable; the order may be paid again", "error", err.Error())
 		return &httpapi.Error{Status: http.StatusServiceUnavailable, Problems: []httpapi.Problem{{Message: "Payments are unavailable, please try again"}}}
 	}
 	return err
