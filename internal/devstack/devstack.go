@@ -86,6 +86,9 @@ func Up(ctx context.Context, o Options) (err error) {
 			err = nil
 		}
 		err = errors.Join(err, running.close())
+		if err == nil {
+			o.Log.Info("stopped")
+		}
 	}()
 	// A part that fails while running stops the whole, through cause.
 	ctx, fail := context.WithCancelCause(ctx)

@@ -124,7 +124,14 @@ func printTable(w io.Writer, base string, set *manifest.Set, services map[string
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FUNCTION\tSERVES\tSTATE")
 	for _, s := range set.Services {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, cmp.Or(strings.Join(serves[s.Name], "; "), "nothing"), services[s.Name].Status().State)
+		what := serves[s.Name]
+		if len(what) == 0 {
+			what = []string{"nothing"}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, what[0], services[s.Name].Status().State)
+		for _, w := range what[1:] {
+			fmt.Fprintf(tw, "\t%s\t\n", w)
+		}
 	}
 	for _, c := range set.ContainerSources {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, "source", "always on")
