@@ -8,7 +8,19 @@
 //	devstack deps --env-file FILE   run only MongoDB, Redis and stripe-mock, for the tests
 //	devstack reset [flags]          delete the state of the runs with these flags
 //
-// Run `devstack -h` or `devstack deps -h` for the flags.
+// Run `devstack -h` or `devstack deps -h` for the flags; each flag of up
+// has an environment variable too (DEVSTACK_ADDR, DEVSTACK_DATA,
+// DEVSTACK_IDLE, DEVSTACK_MANIFESTS, DEVSTACK_BIN, DEVSTACK_PING_INTERVAL).
+//
+// It reads every manifest in knative/ and eventing/, builds each function
+// once, and serves the API on 127.0.0.1:8080 as the HTTPRoute maps it. A
+// function's process starts on its first request or event and stops after
+// a minute without any; GET /_devstack/status says which run. The
+// dependencies are embedded unless their variable names a real one:
+// MONGODB_URI, REDIS_URL, RABBITMQ_URL, STRIPE_KEY (and STRIPE_API_BASE).
+// Any other variable a manifest declares, set in devstack's environment,
+// overrides the manifest's value: `ORDER_TTL=2s devstack`. Its state (the
+// binaries, FerretDB's data, the JWT key, the broker's UID) is in .devstack/.
 package main
 
 import (
