@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketing-on-knative/ticketing/internal/copies"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
@@ -194,36 +195,8 @@ func (s *Store) Tickets(ctx context.Context, list []Order) (map[bson.ObjectID]*T
 // copy when t.Version is the next one (0 creates the copy). An older version
 // is a duplicate and changes nothing; a newer one is events.ErrEarly.
 func (s *Store) SyncTicket(ctx context.Context, t Ticket) error {
-	if t.Version == 0 {
-		_, err := s.tickets.InsertOne(ctx, t)
-		if err != nil && !mongodb.IsDuplicateKey(err) {
-			return fmt.Errorf("copy ticket %s: %w", t.ID.Hex(), err)
-		}
-		return nil
-	}
-	for {
-		res, err := s.tickets.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: t.ID}, {Key: "version", Value: t.Version - 1}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: t.Title}, {Key: "price", Value: t.Price}, {Key: "version", Value: t.Version}}}})
-		if err != nil {
-			return fmt.Errorf("update copy of ticket %s to version %d: %w", t.ID.Hex(), t.Version, err)
-		}
-		if res.MatchedCount == 1 {
-			return nil
-		}
-		have, err := s.Ticket(ctx, t.ID.Hex())
-		switch {
-		case errors.Is(err, ErrTicketNotFound):
-			return fmt.Errorf("ticket %s version %d: no copy yet: %w", t.ID.Hex(), t.Version, events.ErrEarly)
-		case err != nil:
-			return err
-		case have.Version < t.Version-1:
-			return fmt.Errorf("ticket %s version %d: copy is at %d: %w", t.ID.Hex(), t.Version, have.Version, events.ErrEarly)
-		case have.Version >= t.Version:
-			return nil
-		}
-		// The predecessor was applied after the update missed it: try again.
-	}
+	return copies.Apply(ctx, s.tickets, t.ID, t.Version, t,
+		bson.D{{Key: "title", Value: t.Title}, {Key: "price", Value: t.Price}})
 }
 
 // New returns an order of userID for t, expiring at expiresAt, not yet stored.

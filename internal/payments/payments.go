@@ -30,6 +30,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketing-on-knative/ticketing/internal/copies"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
@@ -165,36 +166,7 @@ func (s *Store) Order(ctx context.Context, id string) (*Order, error) {
 // changes only the status. An older version is a duplicate and changes
 // nothing; a newer one is events.ErrEarly.
 func (s *Store) SyncOrder(ctx context.Context, o Order) error {
-	if o.Version == 0 {
-		_, err := s.orders.InsertOne(ctx, o)
-		if err != nil && !mongodb.IsDuplicateKey(err) {
-			return fmt.Errorf("copy order %s: %w", o.ID.Hex(), err)
-		}
-		return nil
-	}
-	for {
-		res, err := s.orders.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: o.ID}, {Key: "version", Value: o.Version - 1}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: o.Status}, {Key: "version", Value: o.Version}}}})
-		if err != nil {
-			return fmt.Errorf("update copy of order %s to version %d: %w", o.ID.Hex(), o.Version, err)
-		}
-		if res.MatchedCount == 1 {
-			return nil
-		}
-		have, err := s.Order(ctx, o.ID.Hex())
-		switch {
-		case errors.Is(err, ErrNotFound):
-			return fmt.Errorf("order %s version %d: no copy yet: %w", o.ID.Hex(), o.Version, events.ErrEarly)
-		case err != nil:
-			return err
-		case have.Version < o.Version-1:
-			return fmt.Errorf("order %s version %d: copy is at %d: %w", o.ID.Hex(), o.Version, have.Version, events.ErrEarly)
-		case have.Version >= o.Version:
-			return nil
-		}
-		// The predecessor was applied after the update missed it: try again.
-	}
+	return copies.Apply(ctx, s.orders, o.ID, o.Version, o, bson.D{{Key: "status", Value: o.Status}})
 }
 
 // ByOrder returns the payment of the order with id, or nil when there is none.
