@@ -193,16 +193,6 @@ func Load(paths ...string) (*Set, error) {
 	return set, nil
 }
 
-// Parse reads the objects of one multi-document YAML file, named file in
-// errors. It does not check references between objects.
-func Parse(file string, b []byte) (*Set, error) {
-	set := &Set{}
-	if err := set.add(file, b); err != nil {
-		return nil, err
-	}
-	return set, nil
-}
-
 func manifestFiles(path string) ([]string, error) {
 	info, err := os.Stat(path)
 	if err != nil {
