@@ -62,9 +62,14 @@ func NotFound() *Error {
 // Unavailable reports whether err means a dependency (database, Redis, the
 // broker, Stripe) could not be reached or did not answer in time, as opposed
 // to a bug. Such a failure is a 503: the client, or the broker, may retry.
+//
+// A package whose errors mean the same gives them a method Unavailable() bool
+// that returns true.
 func Unavailable(err error) bool {
 	var netErr net.Error
+	var marked interface{ Unavailable() bool }
 	return errors.As(err, &netErr) ||
+		(errors.As(err, &marked) && marked.Unavailable()) ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, mongo.ErrClientDisconnected) ||
 		errors.Is(err, redis.ErrPoolTimeout) ||

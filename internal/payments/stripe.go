@@ -21,7 +21,14 @@ import (
 // ErrStripeUnavailable means that Stripe could not be reached, did not answer
 // in time, or failed on its side: nothing is known to have been charged, and
 // the same request may be tried again.
-var ErrStripeUnavailable = errors.New("stripe is unavailable")
+var ErrStripeUnavailable error = unavailable("stripe is unavailable")
+
+// unavailable is an error that httpapi.Unavailable, and so every function
+// and event handler, reports as a dependency that is down: 503.
+type unavailable string
+
+func (e unavailable) Error() string   { return string(e) }
+func (unavailable) Unavailable() bool { return true }
 
 // Refused is Stripe's refusal of a payment: a declined card, a token Stripe
 // does not know, a PaymentIntent that did not succeed. Message is for the
