@@ -89,11 +89,15 @@ func (set *Set) addContainerSource(obj object, doc []byte) error {
 			Template struct {
 				Spec podSpecYAML `json:"spec"`
 			} `json:"template"`
-			Sink *destinationYAML `json:"sink"`
+			Sink        *destinationYAML `json:"sink"`
+			CEOverrides any              `json:"ceOverrides"`
 		} `json:"spec"`
 	}
 	if err := yaml.Unmarshal(doc, &y); err != nil {
 		return err
+	}
+	if y.Spec.CEOverrides != nil {
+		return errNoCEOverrides
 	}
 	c, err := container(y.Spec.Template.Spec.Containers)
 	if err != nil {
@@ -302,11 +306,15 @@ func (set *Set) addSinkBinding(obj object, doc []byte) error {
 					MatchExpressions []any             `json:"matchExpressions"`
 				} `json:"selector"`
 			} `json:"subject"`
-			Sink *destinationYAML `json:"sink"`
+			Sink        *destinationYAML `json:"sink"`
+			CEOverrides any              `json:"ceOverrides"`
 		} `json:"spec"`
 	}
 	if err := yaml.Unmarshal(doc, &y); err != nil {
 		return err
+	}
+	if y.Spec.CEOverrides != nil {
+		return errNoCEOverrides
 	}
 	subj := y.Spec.Subject
 	if subj.APIVersion != "serving.knative.dev/v1" || subj.Kind != "Service" {
@@ -343,10 +351,14 @@ func (set *Set) addPingSource(obj object, doc []byte) error {
 			Data        string           `json:"data"`
 			DataBase64  string           `json:"dataBase64"`
 			Sink        *destinationYAML `json:"sink"`
+			CEOverrides any              `json:"ceOverrides"`
 		} `json:"spec"`
 	}
 	if err := yaml.Unmarshal(doc, &y); err != nil {
 		return err
+	}
+	if y.Spec.CEOverrides != nil {
+		return errNoCEOverrides
 	}
 	p := PingSource{
 		Name:        obj.Metadata.Name,
@@ -381,6 +393,10 @@ func (set *Set) addPingSource(obj object, doc []byte) error {
 	set.PingSources = append(set.PingSources, p)
 	return nil
 }
+
+// errNoCEOverrides refuses spec.ceOverrides, which devstack would ignore
+// and the cluster would not.
+var errNoCEOverrides = errors.New("sets spec.ceOverrides, which devstack does not apply")
 
 func destination(field string, y *destinationYAML) (Destination, error) {
 	if y == nil || (y.Ref == nil && y.URI == "") {

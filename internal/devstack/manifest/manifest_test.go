@@ -217,6 +217,14 @@ spec:
   schedule: "every minute"
   sink: {uri: "http://127.0.0.1:1/"}
 `, "PingSource p: cron"},
+		{"ce overrides", service + `
+apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata: {name: p}
+spec:
+  sink: {uri: "http://127.0.0.1:1/"}
+  ceOverrides: {extensions: {team: a}}
+`, "PingSource p: sets spec.ceOverrides"},
 		{"sink to a deployment", service + `
 apiVersion: sources.knative.dev/v1
 kind: PingSource
