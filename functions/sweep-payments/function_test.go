@@ -3,12 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +16,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
 	"github.com/ticketing-on-knative/ticketing/internal/payments/stripetest"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 )
 
 type fixture struct {
@@ -112,19 +107,9 @@ func (fx fixture) crashWhileCharging(t *testing.T, orderID bson.ObjectID, h http
 		<-r.Context().Done()
 	}))
 
-	port := testenv.FreePort(t)
-	cmd := exec.Command(build(t, "charge"))
-	cmd.Env = append(os.Environ(), "PORT="+port)
-	for k, v := range fx.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitForPort(t, port)
+	url, cmd := functest.Process(t, "charge", fx.env)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+port+"/api/payments",
+		req, _ := http.NewRequest(http.MethodPost, url+"/api/payments",
 			strings.NewReader(fmt.Sprintf(`{"orderId":%q,"token":"tok_visa"}`, orderID.Hex())))
 		req.Header.Set("Authorization", "Bearer "+functest.Session(t, "buyer-1", "buyer@example.com"))
 		if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -158,7 +143,7 @@ func TestChargeTakenBeforeACrashIsRecordedOnce(t *testing.T) {
 	sweeper := fx.sweeper(t)
 
 	fx.answer.set(stripetest.Error(http.StatusServiceUnavailable, "api_error", "", "Service unavailable"))
-	if status := ping(t, sweeper); status/100 != 5 {
+	if status := functest.Ping(t, sweeper); status/100 != 5 {
 		t.Errorf("a sweep while Stripe is down answered %d, want 5xx", status)
 	}
 	if p := fx.payment(t, orderID); p == nil || p.Status != payments.StatusCharging {
@@ -167,7 +152,7 @@ func TestChargeTakenBeforeACrashIsRecordedOnce(t *testing.T) {
 
 	fx.answer.set(stripe)
 	for range 2 { // the second sweep finds nothing left to do
-		if status := ping(t, sweeper); status != http.StatusOK {
+		if status := functest.Ping(t, sweeper); status != http.StatusOK {
 			t.Fatalf("sweep: %d", status)
 		}
 	}
@@ -202,7 +187,7 @@ func TestClaimOfACrashIsReleasedWhenStripeRefusesIt(t *testing.T) {
 	fx.crashWhileCharging(t, orderID, http.NotFoundHandler())
 	fx.answer.set(declined)
 
-	if status := ping(t, fx.sweeper(t)); status != http.StatusOK {
+	if status := functest.Ping(t, fx.sweeper(t)); status != http.StatusOK {
 		t.Fatalf("sweep: %d", status)
 	}
 	if p := fx.payment(t, orderID); p != nil {
@@ -231,7 +216,7 @@ func TestSweepMakesTheRefundsStillDue(t *testing.T) {
 	fx.answer.set(stripetest.Refund())
 	sweeper := fx.sweeper(t)
 	for range 2 { // the second sweep finds nothing left to do
-		if status := ping(t, sweeper); status != http.StatusOK {
+		if status := functest.Ping(t, sweeper); status != http.StatusOK {
 			t.Fatalf("sweep: %d", status)
 		}
 	}
@@ -252,7 +237,7 @@ func TestSweepPublishesWhatTheBrokerRefused(t *testing.T) {
 	}
 	sweeper := fx.sweeper(t)
 	for range 2 {
-		if status := ping(t, sweeper); status != http.StatusOK {
+		if status := functest.Ping(t, sweeper); status != http.StatusOK {
 			t.Fatalf("sweep: %d", status)
 		}
 	}
@@ -260,46 +245,4 @@ func TestSweepPublishesWhatTheBrokerRefused(t *testing.T) {
 	if len(got) != 1 || got[0].Type() != events.TypeChargeCreated || got[0].Subject() != orderID.Hex() {
 		t.Errorf("the sweep published %d events, want the charge.created of order %s once", len(got), orderID.Hex())
 	}
-}
-
-// ping sends the PingSource's event and returns the status.
-func ping(t *testing.T, url string) int {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Ce-Specversion", "1.0")
-	req.Header.Set("Ce-Id", fmt.Sprint(time.Now().UnixNano()))
-	req.Header.Set("Ce-Type", "dev.knative.sources.ping")
-	req.Header.Set("Ce-Source", "/apis/v1/namespaces/ticketing/pingsources/sweep-payments")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func build(t *testing.T, function string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), function)
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketing-on-knative/ticketing/functions/"+function).CombinedOutput()
-	if err != nil {
-		t.Fatalf("build %s: %v\n%s", function, err, out)
-	}
-	return bin
-}
-
-func waitForPort(t *testing.T, port string) {
-	t.Helper()
-	for range 500 {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s", port)
 }

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +13,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
@@ -40,21 +34,14 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	}))
 	t.Cleanup(hang.Close)
 
-	signup := buildSignup(t)
-	port := testenv.FreePort(t)
-	cmd := exec.Command(signup)
-	cmd.Env = append(os.Environ(), "PORT="+port, "K_SINK="+hang.URL, "PUBLISH_TIMEOUT=1m", "OUTBOX_MIN_AGE=1h")
+	signup := map[string]string{"K_SINK": hang.URL, "PUBLISH_TIMEOUT": "1m", "OUTBOX_MIN_AGE": "1h"}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		signup[k] = v
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitForPort(t, port)
+	url, cmd := functest.Process(t, "signup", signup)
 
 	go func() {
-		resp, err := http.Post("http://127.0.0.1:"+port+"/api/users/signup", "application/json",
+		resp, err := http.Post(url+"/api/users/signup", "application/json",
 			strings.NewReader(`{"email":"crash@example.com","password":"secret"}`))
 		if err == nil {
 			resp.Body.Close()
@@ -84,7 +71,9 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"),
 		functest.Env(t, map[string]string{"K_SINK": sink.URL, "MONGODB_DATABASE": env["MONGODB_DATABASE"], "OUTBOX_MIN_AGE": "1ms"}))
 	for range 2 { // a second ping must find nothing left to publish
-		ping(t, sweeper)
+		if status := functest.Ping(t, sweeper); status != http.StatusOK {
+			t.Fatalf("ping: %d", status)
+		}
 	}
 
 	got := sink.Events()
@@ -117,68 +106,22 @@ func TestSweepLeavesRecentEventsToTheirRequestAndRetriesARefusal(t *testing.T) {
 	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"),
 		functest.Env(t, map[string]string{"K_SINK": sink.URL, "MONGODB_DATABASE": env["MONGODB_DATABASE"], "OUTBOX_MIN_AGE": "2s"}))
 
-	ping(t, sweeper)
+	if status := functest.Ping(t, sweeper); status != http.StatusOK {
+		t.Fatalf("ping: %d", status)
+	}
 	if n := len(sink.Events()); n != 0 {
 		t.Fatalf("the sweep published %d events younger than OUTBOX_MIN_AGE", n)
 	}
 	time.Sleep(2 * time.Second)
 	sink.SetStatus(http.StatusServiceUnavailable)
-	if status := pingStatus(t, sweeper); status/100 == 2 {
+	if status := functest.Ping(t, sweeper); status/100 == 2 {
 		t.Errorf("a sweep whose broker refused answered %d", status)
 	}
 	sink.SetStatus(http.StatusAccepted)
-	ping(t, sweeper)
+	if status := functest.Ping(t, sweeper); status != http.StatusOK {
+		t.Fatalf("ping: %d", status)
+	}
 	if got := sink.Events(); len(got) != 1 || got[0].ID() != u.Outbox[0].ID {
 		t.Errorf("published %d events, want the pending one once", len(got))
 	}
-}
-
-func ping(t *testing.T, url string) {
-	t.Helper()
-	if status := pingStatus(t, url); status != http.StatusOK {
-		t.Fatalf("ping: %d", status)
-	}
-}
-
-// pingStatus sends the event a PingSource sends, in binary mode, and
-// returns the status of the answer.
-func pingStatus(t *testing.T, url string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Ce-Specversion", "1.0")
-	req.Header.Set("Ce-Id", fmt.Sprint(time.Now().UnixNano()))
-	req.Header.Set("Ce-Type", "dev.knative.sources.ping")
-	req.Header.Set("Ce-Source", "/apis/v1/namespaces/ticketing/pingsources/sweep-users")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func buildSignup(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "signup")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketing-on-knative/ticketing/functions/signup").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build signup: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func waitForPort(t *testing.T, port string) {
-	t.Helper()
-	for range 500 {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s", port)
 }

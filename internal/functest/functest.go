@@ -6,11 +6,15 @@ package functest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -268,4 +272,50 @@ func Deliver(t testing.TB, url string, e cloudevents.Event) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// Process builds the named function and runs it as a process of its own,
+// the way Knative and devstack run it, with env on a free port. It returns
+// the function's URL and the process, which the test may kill; the process
+// is killed when the test ends.
+func Process(t testing.TB, function string, env map[string]string) (string, *exec.Cmd) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), function)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketing-on-knative/ticketing/functions/"+function).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build %s: %v\n%s", function, err, out)
+	}
+	port := testenv.FreePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "PORT="+port)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for range 1000 {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			return "http://127.0.0.1:" + port, cmd
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s does not listen on %s", function, port)
+	return "", nil
+}
+
+// Ping sends url the event a PingSource sends, in binary mode, and returns
+// the status of the answer.
+func Ping(t testing.TB, url string) int {
+	t.Helper()
+	e := cloudevents.NewEvent()
+	e.SetID(fmt.Sprint(time.Now().UnixNano()))
+	e.SetType("dev.knative.sources.ping")
+	e.SetSource("/apis/v1/namespaces/ticketing/pingsources/test")
+	if err := e.SetData(cloudevents.ApplicationJSON, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	return Deliver(t, url, e)
 }
