@@ -1,0 +1,10 @@
+// Command sweep-orders publishes the orders domain's pending events left by a
+// crash; a PingSource wakes it every minute.
+package main
+
+import (
+	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+)
+
+func main() { function.Run("POST /", outbox.NewSweeper("orders", "orders")) }
