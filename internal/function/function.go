@@ -60,6 +60,9 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 	}
 	log := logging.New(logs, name, level)
 	port := cfg.String("PORT", "8080")
+	// Empty on a cluster: the pod's every interface. devstack sets
+	// 127.0.0.1 so that functions on a laptop are not reachable from its network.
+	host := cfg.String("LISTEN_HOST", "")
 	drain := cfg.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 
 	ctx = logging.WithLogger(ctx, log)
@@ -78,7 +81,7 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
-	ln, err := net.Listen("tcp", ":"+port)
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		log.Error("cannot listen", "port", port, "error", err.Error())
 		return 1
