@@ -7,8 +7,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"knative.dev/eventing/pkg/apis/feature"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"knative.dev/pkg/apis"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
 // Admit runs on every object what the cluster's admission webhooks run when
@@ -23,63 +26,59 @@ func (set *Set) Admit() []Problem {
 	// ConfigMap; these are the ones it ships with (delivery-timeout, for
 	// one, is enabled). Without them every feature counts as disabled.
 	ctx = feature.ToContext(ctx, feature.FromContextOrDefaults(ctx))
+
 	var problems []Problem
-	add := func(file, object, rule string, err *apis.FieldError) {
-		if err = err.Filter(apis.ErrorLevel); err != nil {
-			problems = append(problems, Problem{File: file, Object: object, Rule: rule, Detail: oneLine(err.Error())})
-		}
-	}
-	for _, o := range set.Services {
-		s := o.Value.DeepCopy()
-		inNamespace(s)
-		for i := range s.Spec.Template.Spec.Containers {
-			resolveImage(&s.Spec.Template.Spec.Containers[i])
-		}
-		s.SetDefaults(ctx)
-		add(o.File, o.String(), "Knative validation", s.Validate(ctx))
-	}
-	for _, o := range set.Brokers {
-		b := o.Value.DeepCopy()
-		inNamespace(b)
-		b.SetDefaults(ctx)
-		add(o.File, o.String(), "Knative validation", b.Validate(ctx))
-		add(o.File, o.String(), "eventing-rabbitmq validation", validateRabbitBroker(b))
-	}
+	problems = append(problems, admit(ctx, set.Services, func(s *servingv1.Service) { resolveImages(s.Spec.Template.Spec.Containers) }, nil)...)
+	problems = append(problems, admit(ctx, set.Brokers, nil, validateRabbitBroker)...)
+	problems = append(problems, admit(ctx, set.Triggers, nil, validateRabbitTrigger)...)
+	problems = append(problems, admit(ctx, set.SinkBindings, nil, nil)...)
+	problems = append(problems, admit(ctx, set.PingSources, nil, nil)...)
+	problems = append(problems, admit(ctx, set.ContainerSources, func(c *sourcesv1.ContainerSource) { resolveImages(c.Spec.Template.Spec.Containers) }, nil)...)
 	for _, o := range set.BrokerConfigs {
-		add(o.File, o.String(), "eventing-rabbitmq validation", o.Value.Validate(ctx))
-	}
-	for _, o := range set.Triggers {
-		t := o.Value.DeepCopy()
-		inNamespace(t)
-		t.SetDefaults(ctx)
-		add(o.File, o.String(), "Knative validation", t.Validate(ctx))
-		add(o.File, o.String(), "eventing-rabbitmq validation", validateRabbitTrigger(t))
-	}
-	for _, o := range set.SinkBindings {
-		b := o.Value.DeepCopy()
-		inNamespace(b)
-		b.SetDefaults(ctx)
-		add(o.File, o.String(), "Knative validation", b.Validate(ctx))
-	}
-	for _, o := range set.PingSources {
-		p := o.Value.DeepCopy()
-		inNamespace(p)
-		p.SetDefaults(ctx)
-		add(o.File, o.String(), "Knative validation", p.Validate(ctx))
-	}
-	for _, o := range set.ContainerSources {
-		c := o.Value.DeepCopy()
-		inNamespace(c)
-		for i := range c.Spec.Template.Spec.Containers {
-			resolveImage(&c.Spec.Template.Spec.Containers[i])
-		}
-		c.SetDefaults(ctx)
-		add(o.File, o.String(), "Knative validation", c.Validate(ctx))
+		problems = appendInvalid(problems, o, "eventing-rabbitmq validation", o.Value.Validate(ctx))
 	}
 	for _, o := range set.HTTPRoutes {
-		add(o.File, o.String(), "Gateway API schema", validateHTTPRoute(o.Value))
+		problems = appendInvalid(problems, o, "Gateway API schema", validateHTTPRoute(o.Value))
 	}
 	return problems
+}
+
+// knativeObject is what the Knative types share: the defaulting and the
+// validation their webhooks run.
+type knativeObject interface {
+	metav1.Object
+	apis.Defaultable
+	apis.Validatable
+	DeepCopyObject() runtime.Object
+}
+
+// admit defaults and validates a copy of each object, after prepare has
+// done to it what happens before the webhooks see it, then applies
+// eventing-rabbitmq's checks, if it has some.
+func admit[T knativeObject](ctx context.Context, objs []Object[T], prepare func(T), rabbit func(T) *apis.FieldError) []Problem {
+	var problems []Problem
+	for _, o := range objs {
+		obj := o.Value.DeepCopyObject().(T)
+		inNamespace(obj)
+		if prepare != nil {
+			prepare(obj)
+		}
+		obj.SetDefaults(ctx)
+		problems = appendInvalid(problems, o, "Knative validation", obj.Validate(ctx))
+		if rabbit != nil {
+			problems = appendInvalid(problems, o, "eventing-rabbitmq validation", rabbit(obj))
+		}
+	}
+	return problems
+}
+
+// appendInvalid adds a problem for err if it holds errors: a valid Service
+// carries a warning, which is not one.
+func appendInvalid[T metav1.Object](problems []Problem, o Object[T], rule string, err *apis.FieldError) []Problem {
+	if err = err.Filter(apis.ErrorLevel); err == nil {
+		return problems
+	}
+	return append(problems, Problem{File: o.File, Object: o.String(), Rule: rule, Detail: oneLine(err.Error())})
 }
 
 // inNamespace does what the API server does before any webhook sees an
@@ -91,12 +90,14 @@ func inNamespace(o metav1.Object) {
 	}
 }
 
-// resolveImage stands in for ko, which replaces every ko:// reference with
+// resolveImages stands in for ko, which replaces every ko:// reference with
 // a pushed image's digest before the webhooks see it: Knative refuses a
 // ko:// image as an unparsable reference.
-func resolveImage(c *corev1.Container) {
-	if importPath, ok := strings.CutPrefix(c.Image, "ko://"); ok {
-		c.Image = "ko.local/" + path.Base(importPath) + "@sha256:" + strings.Repeat("0", 64)
+func resolveImages(containers []corev1.Container) {
+	for i, c := range containers {
+		if importPath, ok := strings.CutPrefix(c.Image, koPrefix); ok {
+			containers[i].Image = "ko.local/" + path.Base(importPath) + "@sha256:" + strings.Repeat("0", 64)
+		}
 	}
 }
 
