@@ -27,6 +27,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/broker"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/deps"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/proc"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/route"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
 )
@@ -111,13 +112,13 @@ func Up(ctx context.Context, o Options) (err error) {
 	}
 	activators := map[string]net.Listener{}
 	for _, s := range set.Services {
-		if activators[s.Name], err = listen("127.0.0.1:0"); err != nil {
+		if activators[s.Name], err = listen(proc.Addr(0)); err != nil {
 			return err
 		}
 	}
 	ingresses := map[string]net.Listener{}
 	for _, b := range set.Brokers {
-		if ingresses[b.Name], err = listen("127.0.0.1:0"); err != nil {
+		if ingresses[b.Name], err = listen(proc.Addr(0)); err != nil {
 			return err
 		}
 	}
@@ -293,7 +294,8 @@ func startBroker(ctx context.Context, o Options, set *manifest.Set, b manifest.B
 		return err
 	}
 	rabbit, _ := o.Lookup("RABBITMQ_URL")
-	br, err := newBroker(cfg, rabbit, o.Log.With("broker", b.Name))
+	// Package broker names the broker in its log lines itself.
+	br, err := newBroker(cfg, rabbit, o.Log)
 	if err != nil {
 		return fmt.Errorf("broker %s: %w", b.Name, err)
 	}

@@ -70,6 +70,20 @@ kind: Trigger
 metadata: {name: everything}
 spec:
   subscriber: {uri: "http://127.0.0.1:7/"}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: no-retry-given}
+spec:
+  subscriber: {uri: "http://127.0.0.1:8/"}
+  delivery: {backoffDelay: PT0.1S}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: never-retried}
+spec:
+  subscriber: {uri: "http://127.0.0.1:9/"}
+  delivery: {retry: 0}
 `
 
 func TestBrokerConfig(t *testing.T) {
@@ -85,7 +99,7 @@ func TestBrokerConfig(t *testing.T) {
 	want := broker.Config{
 		Namespace: "default", Name: "default", UID: "uid-1",
 		// The dead-letter Service does not exist: dead letters are dropped.
-		Delivery: broker.Delivery{Retry: 5, BackoffDelay: 500 * time.Millisecond},
+		Delivery: broker.Delivery{Retry: 5, BackoffPolicy: "exponential", BackoffDelay: 500 * time.Millisecond},
 		Triggers: []broker.Trigger{{
 			Name:        "reserve-on-order-created",
 			Filter:      map[string]string{"type": "ticketing.order.created"},
@@ -93,8 +107,22 @@ func TestBrokerConfig(t *testing.T) {
 			Delivery:    broker.Delivery{Retry: 2, BackoffPolicy: "linear", BackoffDelay: time.Second, Timeout: 10 * time.Second, DeadLetterSink: "http://127.0.0.1:9/dead"},
 			Parallelism: 8,
 		}, {
+			// No delivery: the zero Delivery, which is the Broker's.
 			Name:        "everything",
 			Subscriber:  "http://127.0.0.1:7/",
+			Parallelism: 1,
+		}, {
+			// A delivery without retry: 5 retries, as on RabbitMQ; and no
+			// dead-letter sink, so what fails is dropped, not the Broker's.
+			Name:        "no-retry-given",
+			Subscriber:  "http://127.0.0.1:8/",
+			Delivery:    broker.Delivery{Retry: 5, BackoffPolicy: "exponential", BackoffDelay: 100 * time.Millisecond},
+			Parallelism: 1,
+		}, {
+			// retry: 0 is no retry, not the Broker's delivery.
+			Name:        "never-retried",
+			Subscriber:  "http://127.0.0.1:9/",
+			Delivery:    broker.Delivery{BackoffPolicy: "exponential"},
 			Parallelism: 1,
 		}},
 	}

@@ -70,7 +70,7 @@ func brokerConfig(set *manifest.Set, b manifest.Broker, uid string, addrs addres
 		if t.Broker != b.Name {
 			continue
 		}
-		// A Trigger without a delivery gets the zero Delivery, which
+		// A Trigger without a delivery spec gets the zero Delivery, which
 		// package broker replaces with the Broker's.
 		bt := broker.Trigger{Name: t.Name, Filter: t.Filter, Parallelism: t.Parallelism}
 		if bt.Subscriber, err = addrs.resolve(t.Subscriber); err != nil {
@@ -90,11 +90,27 @@ func brokerConfig(set *manifest.Set, b manifest.Broker, uid string, addrs addres
 	return cfg, nil
 }
 
+// defaultRetry is how often the RabbitMQ broker retries when a delivery
+// spec leaves retry out (docs/research/knative.md 2.6).
+const defaultRetry = 5
+
+// delivery is d as package broker runs it, with the RabbitMQ broker's
+// defaults. Without a delivery spec it is the zero Delivery, which for a
+// Trigger means the Broker's; a spec, however empty, is never the zero
+// Delivery, because its backoff policy is spelled out.
 func delivery(d *manifest.Delivery, addrs addresses, owner string, log *slog.Logger) (broker.Delivery, error) {
 	if d == nil {
 		return broker.Delivery{}, nil
 	}
-	out := broker.Delivery{Retry: d.Retry, BackoffPolicy: d.BackoffPolicy, BackoffDelay: d.BackoffDelay, Timeout: d.Timeout}
+	out := broker.Delivery{
+		Retry:         defaultRetry,
+		BackoffPolicy: cmp.Or(d.BackoffPolicy, broker.BackoffExponential),
+		BackoffDelay:  d.BackoffDelay,
+		Timeout:       d.Timeout,
+	}
+	if d.Retry != nil {
+		out.Retry = *d.Retry
+	}
 	if d.DeadLetterSink == nil {
 		return out, nil
 	}

@@ -65,7 +65,7 @@ func RedisServer(ctx context.Context, dir string) (*Server, error) {
 	}
 	logFile := filepath.Join(dir, "redis.log")
 	cmd := exec.Command(path,
-		"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
+		"--port", fmt.Sprint(port), "--bind", proc.Loopback,
 		"--save", "", "--appendonly", "no",
 		"--notify-keyspace-events", "Ex",
 		"--dir", dir, "--logfile", logFile)
@@ -87,7 +87,7 @@ func Miniredis() (*Server, error) {
 	m := miniredis.NewMiniRedis()
 	// Without ClockTTL, miniredis expires keys only when told to.
 	m.ClockTTL(true)
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+	if err := m.StartAddr(proc.Addr(0)); err != nil {
 		return nil, fmt.Errorf("miniredis: %w", err)
 	}
 	return &Server{
@@ -112,7 +112,7 @@ func StripeMock(ctx context.Context, bin, dir string) (*Server, error) {
 	defer out.Close() // the child has its own copy
 	// Both addresses are given: either one left out is opened on a fixed
 	// port of every interface. PORT is never set: stripe-mock reads it.
-	cmd := exec.Command(bin, "-http-addr", proc.Addr(port), "-https-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, "-http-addr", proc.Addr(port), "-https-addr", proc.Addr(0))
 	cmd.Env = proc.Env()
 	cmd.Stdout, cmd.Stderr = out, out
 	p, err := startListening(ctx, cmd, port, logFile)

@@ -428,13 +428,10 @@ func delivery(y *deliveryYAML) (*Delivery, error) {
 	if y == nil {
 		return nil, nil
 	}
-	d := &Delivery{BackoffPolicy: y.BackoffPolicy}
-	if y.Retry != nil {
-		if *y.Retry < 0 {
-			return nil, fmt.Errorf("delivery.retry %d is negative", *y.Retry)
-		}
-		d.Retry = *y.Retry
+	if y.Retry != nil && *y.Retry < 0 {
+		return nil, fmt.Errorf("delivery.retry %d is negative", *y.Retry)
 	}
+	d := &Delivery{Retry: y.Retry, BackoffPolicy: y.BackoffPolicy}
 	if d.BackoffPolicy != "" && d.BackoffPolicy != "linear" && d.BackoffPolicy != "exponential" {
 		return nil, fmt.Errorf("delivery.backoffPolicy %q is neither linear nor exponential", d.BackoffPolicy)
 	}

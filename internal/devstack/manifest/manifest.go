@@ -88,7 +88,9 @@ type Broker struct {
 // Delivery is a delivery spec: how a Broker or Trigger retries and where
 // it sends what it cannot deliver.
 type Delivery struct {
-	Retry          int
+	// Retry is nil when the spec leaves it out, which the RabbitMQ broker
+	// reads as 5 retries.
+	Retry          *int
 	BackoffPolicy  string // linear or exponential; empty means exponential
 	BackoffDelay   time.Duration
 	Timeout        time.Duration

@@ -45,7 +45,7 @@ func TestLoadEveryKind(t *testing.T) {
 
 	deadLetter := &manifest.Destination{Ref: &manifest.Ref{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "dead-letter"}}
 	wantBroker := manifest.Broker{Name: "default", Class: "RabbitMQBroker", Delivery: &manifest.Delivery{
-		Retry: 5, BackoffPolicy: "exponential", BackoffDelay: 500 * time.Millisecond, Timeout: 30 * time.Second, DeadLetterSink: deadLetter,
+		Retry: ptr(5), BackoffPolicy: "exponential", BackoffDelay: 500 * time.Millisecond, Timeout: 30 * time.Second, DeadLetterSink: deadLetter,
 	}}
 	if len(set.Brokers) != 1 || !reflect.DeepEqual(set.Brokers[0], wantBroker) {
 		t.Errorf("brokers: got %+v, want %+v", set.Brokers, wantBroker)
@@ -56,7 +56,7 @@ func TestLoadEveryKind(t *testing.T) {
 		Broker:      "default",
 		Filter:      map[string]string{"type": "ticketing.order.created"},
 		Subscriber:  manifest.Destination{Ref: &manifest.Ref{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "reserve-ticket"}},
-		Delivery:    &manifest.Delivery{Retry: 2, BackoffPolicy: "linear", BackoffDelay: time.Second, DeadLetterSink: &manifest.Destination{URI: "http://127.0.0.1:9999/dead"}},
+		Delivery:    &manifest.Delivery{Retry: ptr(2), BackoffPolicy: "linear", BackoffDelay: time.Second, DeadLetterSink: &manifest.Destination{URI: "http://127.0.0.1:9999/dead"}},
 		Parallelism: 4,
 	}, {
 		Name:        "everything-to-a-test",
@@ -283,3 +283,5 @@ func TestErrorsNameTheFile(t *testing.T) {
 		t.Errorf("error %v does not name the file and document", err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -108,7 +108,7 @@ func (p *Process) WaitListening(ctx context.Context, addr string) error {
 // FreePort returns a loopback TCP port that was free a moment ago, for a
 // child that must be told its port before it listens.
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", Loopback+":0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
@@ -116,8 +116,12 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Loopback is the interface every process of devstack listens on, so that
+// none is reachable from the machine's network.
+const Loopback = "127.0.0.1"
+
 // Addr is the loopback address of port.
-func Addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+func Addr(port int) string { return net.JoinHostPort(Loopback, strconv.Itoa(port)) }
 
 // Env is the environment of a child: PATH, HOME, TMPDIR and TZ from
 // devstack's own environment, what a process needs to run at all, then vars

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/proc"
@@ -12,7 +11,7 @@ import (
 // KeepRunning runs spec's process from now until ctx ends, as Kubernetes
 // runs the Deployment of a ContainerSource: always on, started again with a
 // growing backoff whenever it exits. When ctx ends the process is stopped
-// and waited for. The process gets a free $PORT, for its probes.
+// and waited for. The process gets a free $PORT on loopback, for its probes.
 func KeepRunning(ctx context.Context, spec Spec) error {
 	const minBackoff, maxBackoff = 100 * time.Millisecond, 30 * time.Second
 	backoff := minBackoff
@@ -21,11 +20,8 @@ func KeepRunning(ctx context.Context, spec Spec) error {
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(spec.Path, spec.Args...)
-		cmd.Env = append(append(cmd.Env, spec.Env...), fmt.Sprintf("PORT=%d", port))
-		cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
 		began := time.Now()
-		p, err := proc.Start(cmd)
+		p, err := proc.Start(spec.command(port))
 		if err != nil {
 			return err
 		}

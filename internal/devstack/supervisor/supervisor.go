@@ -20,6 +20,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,6 +41,16 @@ type Spec struct {
 	// Output receives the process's stdout and stderr.
 	Output io.Writer
 	Log    *slog.Logger
+}
+
+// command is the process of spec, to listen on port of the loopback
+// interface only: LISTEN_HOST keeps a function out of reach of the
+// machine's network, where Knative would keep it inside its pod.
+func (spec Spec) command(port int) *exec.Cmd {
+	cmd := exec.Command(spec.Path, spec.Args...)
+	cmd.Env = append(slices.Clip(spec.Env), fmt.Sprintf("PORT=%d", port), "LISTEN_HOST="+proc.Loopback)
+	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
+	return cmd
 }
 
 // startTimeout bounds how long a process may take to open its port.
@@ -211,11 +222,7 @@ func (s *Service) spawn() (*instance, error) {
 		return nil, err
 	}
 	addr := proc.Addr(port)
-	cmd := exec.Command(s.spec.Path, s.spec.Args...)
-	cmd.Env = append(cmd.Env, s.spec.Env...)
-	cmd.Env = append(cmd.Env, fmt.Sprintf("PORT=%d", port))
-	cmd.Stdout, cmd.Stderr = s.spec.Output, s.spec.Output
-
+	cmd := s.spec.command(port)
 	begin := time.Now()
 	p, err := proc.Start(cmd)
 	if err != nil {

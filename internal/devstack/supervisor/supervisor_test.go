@@ -149,6 +149,14 @@ func TestScaleToZeroAndBack(t *testing.T) {
 	}
 }
 
+func TestProcessListensOnLoopbackOnly(t *testing.T) {
+	svc := serve(t, time.Minute)
+	code, body := get(t, svc, "/")
+	if want := "listen=" + svc.Status().Addr; code != http.StatusOK || !strings.HasSuffix(body, want) || !strings.HasPrefix(svc.Status().Addr, "127.0.0.1:") {
+		t.Errorf("the process answered %d %q, want it listening on loopback: %s", code, body, want)
+	}
+}
+
 func TestConcurrentFirstRequestsStartOneProcess(t *testing.T) {
 	svc := serve(t, time.Minute)
 	const n = 20

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,10 +25,12 @@ func main() {
 			file.Close()
 		}
 	}
+	// As internal/function does: every interface unless LISTEN_HOST says.
+	addr := net.JoinHostPort(os.Getenv("LISTEN_HOST"), os.Getenv("PORT"))
 	release := make(chan struct{})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "pid=%d port=%s greeting=%s path=%s", os.Getpid(), os.Getenv("PORT"), os.Getenv("GREETING"), r.URL.Path)
+		fmt.Fprintf(w, "pid=%d port=%s greeting=%s path=%s listen=%s", os.Getpid(), os.Getenv("PORT"), os.Getenv("GREETING"), r.URL.Path, addr)
 	})
 	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -36,7 +39,7 @@ func main() {
 	mux.HandleFunc("/release", func(w http.ResponseWriter, r *http.Request) { close(release) })
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(2) })
 
-	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), Handler: mux}
+	srv := &http.Server{Addr: addr, Handler: mux}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	go func() {
