@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 )
 
 // BenchmarkGet compares GETs served by a function directly with the same
@@ -11,7 +13,7 @@ import (
 // adds to every request. current-user without a session answers without a
 // round trip; list-tickets reads MongoDB.
 func BenchmarkGet(b *testing.B) {
-	p := start(b, b.TempDir(), nil, "DEVSTACK_IDLE=1h")
+	s := devstacktest.Start(b, devstacktest.Options{Env: []string{"DEVSTACK_IDLE=1h"}})
 	get := func(b *testing.B, url string) {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -27,8 +29,8 @@ func BenchmarkGet(b *testing.B) {
 		{"current-user", "/api/users/currentuser"},
 		{"list-tickets", "/api/tickets"},
 	} {
-		get(b, p.base+fn.path) // starts the function
-		direct := "http://" + p.function(b, fn.name).Addr + fn.path
+		get(b, s.URL+fn.path) // starts the function
+		direct := "http://" + s.Function(b, fn.name).Addr + fn.path
 		b.Run(fn.name+"/direct", func(b *testing.B) {
 			for b.Loop() {
 				get(b, direct)
@@ -36,7 +38,7 @@ func BenchmarkGet(b *testing.B) {
 		})
 		b.Run(fn.name+"/devstack", func(b *testing.B) {
 			for b.Loop() {
-				get(b, p.base+fn.path)
+				get(b, s.URL+fn.path)
 			}
 		})
 	}

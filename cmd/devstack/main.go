@@ -7,6 +7,10 @@
 //	devstack [flags]                run the system (subcommand up, the default)
 //	devstack deps --env-file FILE   run only MongoDB, Redis and stripe-mock, for the tests
 //	devstack reset [flags]          delete the state of the runs with these flags
+//	devstack deadletters [flags] list [-all] [-json]
+//	devstack deadletters [flags] replay KEY... | -all
+//	                                list or replay what a running devstack's
+//	                                broker gave up on (as cmd/deadletters)
 //
 // Run `devstack -h` or `devstack deps -h` for the flags; each flag of up
 // has an environment variable too (DEVSTACK_ADDR, DEVSTACK_DATA,
@@ -20,7 +24,9 @@
 // MONGODB_URI, REDIS_URL, RABBITMQ_URL, STRIPE_KEY (and STRIPE_API_BASE).
 // Any other variable a manifest declares, set in devstack's environment,
 // overrides the manifest's value: `ORDER_TTL=2s devstack`. Its state (the
-// binaries, FerretDB's data, the JWT key, the broker's UID) is in .devstack/.
+// binaries, FerretDB's data, the JWT key, the broker's UID) is in .devstack/,
+// and so, while it runs, is run.json: the addresses that the deadletters
+// subcommand finds it by.
 package main
 
 import (
@@ -61,6 +67,7 @@ func commands() []command {
 		{"up", "run the whole system (the default)", up},
 		{"deps", "run only MongoDB, Redis and stripe-mock, for the tests", deps},
 		{"reset", "delete the data folder and, with RABBITMQ_URL, the broker's queues on RabbitMQ", reset},
+		{"deadletters", "list [-all] [-json], or replay KEY... | -all, the dead letters of a running devstack", deadLetters},
 	}
 }
 
@@ -89,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "devstack: unknown command %q; the commands are:\n", name)
 	for _, c := range commands() {
-		fmt.Fprintf(stderr, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(stderr, "  %-11s %s\n", c.name, c.summary)
 	}
 	return 2
 }
@@ -151,8 +158,7 @@ func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flag.F
 		Output: stderr,
 		Log:    newLogger(stderr),
 	}
-	fs.StringVar(&o.Data, "data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")),
-		"keep binaries, databases and keys in this `folder` (env DEVSTACK_DATA)")
+	dataFlag(fs, &o.Data, env, root)
 	if list := env.String("DEVSTACK_MANIFESTS", ""); list != "" {
 		o.Manifests = strings.Split(list, ",")
 	}
@@ -162,6 +168,13 @@ func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flag.F
 			return nil
 		})
 	return fs, o, nil
+}
+
+// dataFlag defines the flag of the data folder, which says which run of
+// devstack a subcommand means.
+func dataFlag(fs *flag.FlagSet, p *string, env *config.Env, root string) {
+	fs.StringVar(p, "data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")),
+		"keep binaries, databases and keys in this `folder` (env DEVSTACK_DATA)")
 }
 
 func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
@@ -194,4 +207,38 @@ func reset(ctx context.Context, args []string, env *config.Env, stdout, stderr i
 		return err
 	}
 	return devstack.Reset(*o)
+}
+
+func deadLetters(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+	root, err := devstack.FindRoot(".")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("devstack deadletters", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: devstack deadletters [flags] list [-all] [-json]\n"+
+			"       devstack deadletters [flags] replay KEY... | -all\n"+
+			"It works on the devstack that runs with the data folder. Flags:")
+		fs.PrintDefaults()
+	}
+	o := devstack.DeadLettersOptions{Out: stdout}
+	dataFlag(fs, &o.Data, env, root)
+	fs.StringVar(&o.Broker, "broker", "default", "the dead letters of this `broker`")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	// The flags end at the command, whose own flags follow it.
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	o.Args = fs.Args()
+	return devstack.DeadLetters(ctx, o)
 }

@@ -18,6 +18,7 @@ const (
 	stripeMockDir = "stripe-mock" // stripe-mock's log
 	brokerDir     = "broker"      // each broker's UID
 	jwtKeyFile    = "jwt-key"     // the key that signs sessions
+	runFile       = "run.json"    // while devstack runs: where its parts are, for its operator commands
 )
 
 // uidFile keeps the UID of a broker, which names its exchanges and queues
@@ -63,7 +64,7 @@ func checkDataFolder(dir string) error {
 	}
 	for _, e := range entries {
 		switch e.Name() {
-		case binDir, mongoDir, redisDir, stripeMockDir, brokerDir, jwtKeyFile:
+		case binDir, mongoDir, redisDir, stripeMockDir, brokerDir, jwtKeyFile, runFile:
 		default:
 			return fmt.Errorf("reset: %s holds %s, which devstack did not put there: not deleting it", dir, e.Name())
 		}

@@ -76,6 +76,9 @@ func Up(ctx context.Context, o Options) (err error) {
 	if err := os.MkdirAll(o.Data, 0o750); err != nil {
 		return err
 	}
+	if err := refuseIfRunning(o.Data); err != nil {
+		return err
+	}
 	if o.Bin, err = filepath.Abs(cmp.Or(o.Bin, filepath.Join(o.Data, binDir))); err != nil {
 		return err
 	}
@@ -178,6 +181,9 @@ func Up(ctx context.Context, o Options) (err error) {
 		return srv.Shutdown(shutdown)
 	})
 
+	if err := recordRun(o.Data, base, set, env, addrs, &running); err != nil {
+		return err
+	}
 	printTable(o.Stdout, base, set, services, serves)
 	<-ctx.Done()
 	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {

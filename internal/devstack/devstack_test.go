@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -279,5 +280,73 @@ func TestResetKeepsForeignFolders(t *testing.T) {
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Errorf("the data folder outlived reset: %v", err)
+	}
+}
+
+func TestDeadLetterStore(t *testing.T) {
+	set := parse(t, eventing+`---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: dead-letter}
+spec:
+  template:
+    spec:
+      containers:
+        - image: ko://example.com/dead-letter
+          env:
+            - {name: MONGODB_DATABASE, value: deadletters}
+            - name: MONGODB_URI
+              valueFrom: {secretKeyRef: {name: ticketing, key: mongodb-uri}}
+`)
+	own := map[string]string{}
+	e := environment{
+		secrets: map[string]string{keyMongoDB: "mongodb://127.0.0.1:1/"},
+		lookup:  func(k string) (string, bool) { v, ok := own[k]; return v, ok },
+	}
+	got, err := deadLetterStore(set, set.Brokers[0], e)
+	want := map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "MONGODB_DATABASE": "deadletters"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, %v, want %v", got, err, want)
+	}
+	// The store is where the function keeps its letters, also when
+	// devstack's environment overrides the manifest.
+	own["MONGODB_DATABASE"] = "elsewhere"
+	if got, _ := deadLetterStore(set, set.Brokers[0], e); got["MONGODB_DATABASE"] != "elsewhere" {
+		t.Errorf("with MONGODB_DATABASE overridden: %v", got)
+	}
+}
+
+func TestRunRecord(t *testing.T) {
+	data := t.TempDir()
+	err := DeadLetters(context.Background(), DeadLettersOptions{Data: data, Broker: "default"})
+	if !errors.Is(err, errNotRunning) {
+		t.Errorf("without a run: %v", err)
+	}
+
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != StatusPath {
+			http.NotFound(w, r)
+		}
+	}))
+	var running stack
+	set := parse(t, eventing)
+	if err := recordRun(data, api.URL, set, environment{lookup: func(string) (string, bool) { return "", false }}, addresses{}, &running); err != nil {
+		t.Fatal(err)
+	}
+	if err := refuseIfRunning(data); err == nil || !strings.Contains(err.Error(), "a devstack runs with the data folder") {
+		t.Errorf("a second devstack on one data folder: %v", err)
+	}
+	api.Close() // a devstack that was killed and left its record
+	if err := refuseIfRunning(data); err != nil {
+		t.Errorf("a stale record keeps devstack from starting: %v", err)
+	}
+	if err := checkDataFolder(data); err != nil {
+		t.Errorf("reset refuses the data folder of a run: %v", err)
+	}
+	if err := running.close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(data, runFile)); !os.IsNotExist(err) {
+		t.Errorf("the record outlives its run: %v", err)
 	}
 }

@@ -14,13 +14,16 @@ import (
 // Reset deletes what devstack keeps between runs, so that the next run
 // starts from nothing: with RABBITMQ_URL set, the exchanges and queues of
 // the brokers and Triggers of the manifests on RabbitMQ; then the data
-// folder. Run it while devstack is stopped.
+// folder. It refuses while a devstack runs with the data folder.
 func Reset(o Options) error {
 	set, err := manifest.Load(manifestPaths(o)...)
 	if err != nil {
 		return err
 	}
 	if err := checkDataFolder(o.Data); err != nil {
+		return err
+	}
+	if err := refuseIfRunning(o.Data); err != nil {
 		return err
 	}
 	if rabbit, ok := o.Lookup("RABBITMQ_URL"); ok {
