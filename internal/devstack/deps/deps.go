@@ -54,7 +54,8 @@ var ErrNoRedisServer = errors.New("redis-server is not installed (Debian: apt-ge
 
 // RedisServer runs redis-server on a free loopback port with keyspace
 // notifications of expired keys on and no persistence; its log goes to dir.
-func RedisServer(ctx context.Context, dir string) (*Server, error) {
+// More options, such as "--hz", "100", may follow: they override these.
+func RedisServer(ctx context.Context, dir string, options ...string) (*Server, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, ErrNoRedisServer
@@ -69,6 +70,7 @@ func RedisServer(ctx context.Context, dir string) (*Server, error) {
 		"--save", "", "--appendonly", "no",
 		"--notify-keyspace-events", "Ex",
 		"--dir", dir, "--logfile", logFile)
+	cmd.Args = append(cmd.Args, options...)
 	cmd.Env = proc.Env()
 	p, err := startListening(ctx, cmd, port, logFile)
 	if err != nil {

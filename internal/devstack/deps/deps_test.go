@@ -30,6 +30,18 @@ func TestRedisServer(t *testing.T) {
 	}
 }
 
+func TestRedisServerOptionsOverride(t *testing.T) {
+	s, err := deps.RedisServer(context.Background(), t.TempDir(), "--notify-keyspace-events", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := client(t, s.URL).ConfigGet(context.Background(), "notify-keyspace-events").Result()
+	if err != nil || got["notify-keyspace-events"] != "" {
+		t.Errorf("notify-keyspace-events = %v, %v; want it off", got, err)
+	}
+}
+
 func TestMiniredisExpiresKeysOnTheClock(t *testing.T) {
 	s, err := deps.Miniredis()
 	if err != nil {
