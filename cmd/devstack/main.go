@@ -158,7 +158,7 @@ func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flag.F
 		Output: stderr,
 		Log:    newLogger(stderr),
 	}
-	dataFlag(fs, &o.Data, env, root)
+	dataFlag(fs, &o.Data, env, root, "keep binaries, databases and keys in this `folder`")
 	if list := env.String("DEVSTACK_MANIFESTS", ""); list != "" {
 		o.Manifests = strings.Split(list, ",")
 	}
@@ -172,9 +172,8 @@ func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flag.F
 
 // dataFlag defines the flag of the data folder, which says which run of
 // devstack a subcommand means.
-func dataFlag(fs *flag.FlagSet, p *string, env *config.Env, root string) {
-	fs.StringVar(p, "data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")),
-		"keep binaries, databases and keys in this `folder` (env DEVSTACK_DATA)")
+func dataFlag(fs *flag.FlagSet, p *string, env *config.Env, root, usage string) {
+	fs.StringVar(p, "data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")), usage+" (env DEVSTACK_DATA)")
 }
 
 func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
@@ -219,11 +218,11 @@ func deadLetters(ctx context.Context, args []string, env *config.Env, stdout, st
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: devstack deadletters [flags] list [-all] [-json]\n"+
 			"       devstack deadletters [flags] replay KEY... | -all\n"+
-			"It works on the devstack that runs with the data folder. Flags:")
+			"It works on the devstack that runs with the data folder, which says where it is. Flags:")
 		fs.PrintDefaults()
 	}
 	o := devstack.DeadLettersOptions{Out: stdout}
-	dataFlag(fs, &o.Data, env, root)
+	dataFlag(fs, &o.Data, env, root, "the data `folder` of the running devstack")
 	fs.StringVar(&o.Broker, "broker", "default", "the dead letters of this `broker`")
 	if err := env.Err(); err != nil {
 		return err
