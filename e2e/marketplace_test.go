@@ -162,10 +162,11 @@ type ticket struct {
 }
 
 type order struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Version int64  `json:"version"`
-	Ticket  struct {
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Version   int64     `json:"version"`
+	Ticket    struct {
 		ID      string  `json:"id"`
 		Price   float64 `json:"price"`
 		Version int64   `json:"version"`
@@ -184,7 +185,7 @@ func (b errorBody) message() string {
 }
 
 // sell puts a ticket on sale.
-func sell(t *testing.T, s *devstacktest.Stack, seller, title string, price float64) ticket {
+func sell(t testing.TB, s *devstacktest.Stack, seller, title string, price float64) ticket {
 	t.Helper()
 	var tk ticket
 	if code := s.Call(t, "POST", "/api/tickets", seller, map[string]any{"title": title, "price": price}, &tk); code != http.StatusCreated {
@@ -195,7 +196,7 @@ func sell(t *testing.T, s *devstacktest.Stack, seller, title string, price float
 
 // placeOrder orders a ticket for buyer, as soon as the orders domain has
 // learnt of the ticket.
-func placeOrder(t *testing.T, s *devstacktest.Stack, buyer, ticketID string) order {
+func placeOrder(t testing.TB, s *devstacktest.Stack, buyer, ticketID string) order {
 	t.Helper()
 	var o order
 	eventually(t, "the order is accepted", func() bool {
@@ -230,7 +231,7 @@ func listed(t *testing.T, s *devstacktest.Stack, id string) bool {
 
 // eventually waits for what events bring about, for as long as a broker's
 // retries last.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -239,7 +240,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func signUp(t *testing.T, s *devstacktest.Stack, name string) string {
+func signUp(t testing.TB, s *devstacktest.Stack, name string) string {
 	t.Helper()
 	var u struct{ Token string }
 	email := fmt.Sprintf("%s-%s@example.com", name, testenv.Name())
