@@ -82,13 +82,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	log := logging.FromContext(ctx)
-	if err := f.outbox.Publish(ctx, o.ID, o.Outbox...); err != nil {
-		log.Warn("order cancelled; event left for the outbox sweep", "error", err.Error())
-	}
+	f.outbox.Announce(ctx, o.ID, o.Outbox...)
 	// Without this the deadline still passes, and expire-order ignores it.
 	if err := f.deadlines.Forget(ctx, o.ID.Hex()); err != nil {
-		log.Warn("order cancelled; its deadline stays", "error", err.Error())
+		logging.FromContext(ctx).Warn("order cancelled; its deadline stays", "error", err.Error())
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

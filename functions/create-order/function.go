@@ -15,7 +15,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
-	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
@@ -96,9 +95,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := f.outbox.Publish(r.Context(), o.ID, o.Outbox...); err != nil {
-		logging.FromContext(r.Context()).Warn("order created; event left for the outbox sweep", "error", err.Error())
-	}
+	f.outbox.Announce(r.Context(), o.ID, o.Outbox...)
 	httpapi.WriteJSON(w, http.StatusCreated, o.JSON(t))
 }
 

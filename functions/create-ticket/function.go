@@ -12,7 +12,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
-	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
@@ -69,9 +68,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := f.outbox.Publish(r.Context(), t.ID, t.Outbox...); err != nil {
-		logging.FromContext(r.Context()).Warn("ticket created; event left for the outbox sweep", "error", err.Error())
-	}
+	f.outbox.Announce(r.Context(), t.ID, t.Outbox...)
 	httpapi.WriteJSON(w, http.StatusCreated, t.JSON())
 }
 

@@ -70,9 +70,7 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 	}
 	// Publishing here, not only through the sweep, is what makes expiry
 	// prompt; a failure is repaired by the sweep, so it does not fail the event.
-	if err := f.outbox.Publish(ctx, o.ID, o.Outbox...); err != nil {
-		log.Warn("order expired; event left for the outbox sweep", "error", err.Error())
-	}
+	f.outbox.Announce(ctx, o.ID, o.Outbox...)
 	return nil, nil
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
@@ -65,9 +64,7 @@ func (f *Function) release(ctx context.Context, e cloudevents.Event) (*cloudeven
 	if err != nil {
 		return nil, err
 	}
-	if err := f.outbox.Publish(ctx, t.ID, t.Outbox...); err != nil {
-		logging.FromContext(ctx).Warn("ticket released; event left for the outbox sweep", "error", err.Error())
-	}
+	f.outbox.Announce(ctx, t.ID, t.Outbox...)
 	return nil, nil
 }
 

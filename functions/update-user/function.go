@@ -12,7 +12,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
-	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
@@ -116,9 +115,7 @@ func (f *Function) update(ctx context.Context, id string, change users.Change) (
 	case err != nil:
 		return nil, err
 	}
-	if err := f.outbox.Publish(ctx, u.ID, u.Outbox...); err != nil {
-		logging.FromContext(ctx).Warn("user updated; event left for the outbox sweep", "error", err.Error())
-	}
+	f.outbox.Announce(ctx, u.ID, u.Outbox...)
 	return u, nil
 }
 

@@ -65,6 +65,16 @@ func (o *Outbox) Publish(ctx context.Context, id any, pending ...events.Pending)
 	return nil
 }
 
+// Announce publishes pending, the events a request or an event handler just
+// wrote to document id, and carries on when the broker does not take them:
+// the change they announce is stored, and the sweep will publish them, so
+// the caller's answer does not depend on the broker. It logs what it leaves.
+func (o *Outbox) Announce(ctx context.Context, id any, pending ...events.Pending) {
+	if err := o.Publish(ctx, id, pending...); err != nil {
+		logging.FromContext(ctx).Warn("change stored; its event is left for the outbox sweep", "error", err.Error())
+	}
+}
+
 // Sweep publishes every event that has been pending for at least minAge (so
 // that it does not race the request that wrote it) and returns how many it
 // published. It keeps going past a document that fails, and reports the

@@ -91,9 +91,7 @@ func (pr *Processor) record(ctx context.Context, p *Payment, stripeID string) (*
 		return nil, err
 	}
 	log := logging.FromContext(ctx)
-	if err := pr.outbox.Publish(ctx, paid.ID, paid.Outbox...); err != nil {
-		log.Warn("payment stored; event left for the outbox sweep", "error", err.Error())
-	}
+	pr.outbox.Announce(ctx, paid.ID, paid.Outbox...)
 	if !paid.OrderCancelled {
 		// The copy may have heard of the cancellation before refund-payment.
 		if cancelled, err := pr.cancelledMeanwhile(ctx, paid); err != nil {
