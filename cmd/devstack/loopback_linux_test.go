@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 )
@@ -21,22 +22,24 @@ import (
 // stripe-mock, the expiry source, the functions that run).
 func loopbackOnly(t *testing.T, s *devstacktest.Stack) {
 	t.Helper()
-	// A function must run while the processes are looked at; current-user
-	// starts on a request, and may idle away before the look: then again.
+	// Every kind of process must be looked at while it listens: the
+	// expiry source may not listen yet, current-user starts on a request
+	// and may idle away before the look. So look until all are seen.
+	want := []string{"devstack", "redis-server", "stripe-mock", "expiry-source", "current-user"}
 	var listening map[string][]netip.AddrPort
-	for range 10 {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		s.Call(t, "GET", "/api/users/currentuser", "", nil, nil)
 		var err error
 		if listening, err = listeners(s.Pid()); err != nil {
 			t.Fatal(err)
 		}
-		if len(listening["current-user"]) > 0 {
+		missing := slices.DeleteFunc(slices.Clone(want), func(name string) bool { return len(listening[name]) > 0 })
+		if len(missing) == 0 {
 			break
 		}
-	}
-	for _, name := range []string{"devstack", "redis-server", "stripe-mock", "expiry-source", "current-user"} {
-		if len(listening[name]) == 0 {
-			t.Errorf("%s listens on nothing that was found: %v", name, listening)
+		if time.Now().After(deadline) {
+			t.Errorf("%s listen on nothing, within a minute: %v", missing, listening)
+			break
 		}
 	}
 	for name, addrs := range listening {
