@@ -14,6 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 )
 
 // The extensions Knative adds to an event it dead-letters.
@@ -116,15 +118,7 @@ var ErrNotFound = errors.New("no such dead letter")
 
 // Get returns the letter with key.
 func (s *Store) Get(ctx context.Context, key string) (*Letter, error) {
-	var l Letter
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&l)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get dead letter %q: %w", key, err)
-	}
-	return &l, nil
+	return mongodb.FindOne[Letter](ctx, s.coll, bson.D{{Key: "_id", Value: key}}, fmt.Errorf("%w: %q", ErrNotFound, key))
 }
 
 // Publisher sends an event to the broker.

@@ -53,6 +53,31 @@ func Close(ctx context.Context, client *mongo.Client) error {
 	return nil
 }
 
+// FindOne decodes the first document of coll that matches filter into a new
+// T. When nothing matches it returns notFound, which may be nil.
+func FindOne[T any](ctx context.Context, coll *mongo.Collection, filter bson.D, notFound error) (*T, error) {
+	var v T
+	err := coll.FindOne(ctx, filter).Decode(&v)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find in %s %v: %w", coll.Name(), filter, err)
+	}
+	return &v, nil
+}
+
+// FindID decodes the document of coll whose _id is the ObjectID id, given in
+// hex as clients send it, into a new T. An id that is not an ObjectID names
+// no document: it returns notFound too.
+func FindID[T any](ctx context.Context, coll *mongo.Collection, id string, notFound error) (*T, error) {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return nil, notFound
+	}
+	return FindOne[T](ctx, coll, bson.D{{Key: "_id", Value: oid}}, notFound)
+}
+
 // Inbox records the events one consumer has applied, in its domain's
 // database, keyed by the consumer's name and the event's source and id.
 type Inbox struct {

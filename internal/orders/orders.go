@@ -152,19 +152,7 @@ func (s *Store) ensureIndex(ctx context.Context) error {
 // Ticket returns the copy of the ticket with id; a malformed id is
 // ErrTicketNotFound.
 func (s *Store) Ticket(ctx context.Context, id string) (*Ticket, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return nil, ErrTicketNotFound
-	}
-	var t Ticket
-	err = s.tickets.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&t)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, ErrTicketNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find ticket %s: %w", id, err)
-	}
-	return &t, nil
+	return mongodb.FindID[Ticket](ctx, s.tickets, id, ErrTicketNotFound)
 }
 
 // Tickets returns the copies of the tickets of list, by id.
@@ -308,23 +296,11 @@ func (s *Store) unclaim(ctx context.Context, o *Order) error {
 
 // ByID returns the order with id; a malformed id is ErrNotFound.
 func (s *Store) ByID(ctx context.Context, id string) (*Order, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return nil, ErrNotFound
-	}
-	return s.byID(ctx, oid)
+	return mongodb.FindID[Order](ctx, s.orders, id, ErrNotFound)
 }
 
 func (s *Store) byID(ctx context.Context, id bson.ObjectID) (*Order, error) {
-	var o Order
-	err := s.orders.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&o)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find order %s: %w", id.Hex(), err)
-	}
-	return &o, nil
+	return mongodb.FindOne[Order](ctx, s.orders, bson.D{{Key: "_id", Value: id}}, ErrNotFound)
 }
 
 // Owned returns the order with id if it is userID's: ErrNotFound, then

@@ -146,19 +146,7 @@ func (s *Store) ensureIndex(ctx context.Context, ix index) error {
 
 // Order returns the copy of the order with id; a malformed id is ErrNotFound.
 func (s *Store) Order(ctx context.Context, id string) (*Order, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return nil, ErrNotFound
-	}
-	var o Order
-	err = s.orders.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&o)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find order %s: %w", id, err)
-	}
-	return &o, nil
+	return mongodb.FindID[Order](ctx, s.orders, id, ErrNotFound)
 }
 
 // SyncOrder applies an order's state from the orders domain's event to the
@@ -175,15 +163,7 @@ func (s *Store) ByOrder(ctx context.Context, orderID bson.ObjectID) (*Payment, e
 }
 
 func (s *Store) find(ctx context.Context, filter bson.D) (*Payment, error) {
-	var p Payment
-	err := s.payments.FindOne(ctx, filter).Decode(&p)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find payment %v: %w", filter, err)
-	}
-	return &p, nil
+	return mongodb.FindOne[Payment](ctx, s.payments, filter, nil)
 }
 
 // claim stores p, a payment in state charging, as its order's payment. When

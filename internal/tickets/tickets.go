@@ -22,6 +22,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 )
 
@@ -95,23 +96,11 @@ func (s *Store) Create(ctx context.Context, title string, price money.Cents, use
 
 // ByID returns the ticket with id; a malformed id is ErrNotFound.
 func (s *Store) ByID(ctx context.Context, id string) (*Ticket, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return nil, ErrNotFound
-	}
-	return s.byID(ctx, oid)
+	return mongodb.FindID[Ticket](ctx, s.coll, id, ErrNotFound)
 }
 
 func (s *Store) byID(ctx context.Context, id bson.ObjectID) (*Ticket, error) {
-	var t Ticket
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&t)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find ticket %s: %w", id.Hex(), err)
-	}
-	return &t, nil
+	return mongodb.FindOne[Ticket](ctx, s.coll, bson.D{{Key: "_id", Value: id}}, ErrNotFound)
 }
 
 // Available returns up to limit tickets that no order holds, oldest first,

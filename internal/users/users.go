@@ -116,28 +116,12 @@ func (s *Store) Create(ctx context.Context, email, hash, source string, now time
 
 // ByEmail returns the user with the normalized email.
 func (s *Store) ByEmail(ctx context.Context, email string) (*User, error) {
-	return s.find(ctx, bson.D{{Key: "email", Value: email}})
+	return mongodb.FindOne[User](ctx, s.coll, bson.D{{Key: "email", Value: email}}, ErrNotFound)
 }
 
 // ByID returns the user with id.
 func (s *Store) ByID(ctx context.Context, id string) (*User, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return nil, ErrNotFound
-	}
-	return s.find(ctx, bson.D{{Key: "_id", Value: oid}})
-}
-
-func (s *Store) find(ctx context.Context, filter bson.D) (*User, error) {
-	var u User
-	err := s.coll.FindOne(ctx, filter).Decode(&u)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find user: %w", err)
-	}
-	return &u, nil
+	return mongodb.FindID[User](ctx, s.coll, id, ErrNotFound)
 }
 
 // Change is an update of a user's email, password hash, or both; an empty
