@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/ferret"
+	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
 )
 
 func main() {
@@ -65,16 +66,13 @@ func run(runs int, function, path string) error {
 		defer db.Close()
 		uri = db.URI()
 	}
-	// Built as ko builds images: static, stripped, no paths.
 	bins := map[string]string{}
 	for name, pkg := range map[string]string{
 		function:   "./functions/" + function,
 		"baseline": "./bench/coldstart/baseline",
 	} {
 		bins[name] = filepath.Join(dir, name)
-		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bins[name], pkg)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
+		if out, err := gobuild.Command(ctx, "", bins[name], pkg).CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
 )
 
 // FindRoot returns the directory of the go.mod that encloses dir: devstack
@@ -32,24 +34,19 @@ func FindRoot(dir string) (string, error) {
 
 // build compiles the main packages pkgs into binDir in one go build, so
 // that the packages they share are compiled once; the build cache makes a
-// rebuild of unchanged code take a moment. The binaries are built as ko
-// builds the images (.ko.yaml): static, without file system paths, so that
-// devstack runs what the cluster runs and the two share the build cache.
+// rebuild of unchanged code take a moment.
 func build(ctx context.Context, root, binDir string, pkgs []string, log *slog.Logger) error {
 	if err := os.MkdirAll(binDir, 0o750); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	start := time.Now()
-	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", binDir + string(filepath.Separator)}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd := gobuild.Command(ctx, root, binDir+string(filepath.Separator), pkgs...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			return fmt.Errorf("go %s failed:\n%s", strings.Join(args, " "), bytes.TrimSpace(out.Bytes()))
+			return fmt.Errorf("%s failed:\n%s", strings.Join(cmd.Args, " "), bytes.TrimSpace(out.Bytes()))
 		}
 		return fmt.Errorf("go build: %w", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
 	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 )
 
@@ -281,10 +282,7 @@ func Deliver(t testing.TB, url string, e cloudevents.Event) int {
 func Process(t testing.TB, function string, env map[string]string) (string, *exec.Cmd) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), function)
-	// Built as ko and devstack build it, so the packages compiled for one
-	// serve the others from the build cache.
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/ticketing-on-knative/ticketing/functions/"+function)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build := gobuild.Command(t.Context(), "", bin, "github.com/ticketing-on-knative/ticketing/functions/"+function)
 	out, err := build.CombinedOutput()
 	if err != nil {
 		t.Fatalf("build %s: %v\n%s", function, err, out)

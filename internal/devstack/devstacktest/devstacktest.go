@@ -14,6 +14,7 @@ package devstacktest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
+	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
 	"github.com/ticketing-on-knative/ticketing/internal/testenv"
 )
 
@@ -68,10 +70,7 @@ func build(t testing.TB) (path, root string) {
 			return
 		}
 		binaries.path = filepath.Join(binaries.dir, "devstack")
-		// Built as make test builds it, to share its build cache.
-		cmd := exec.Command("go", "build", "-trimpath", "-o", binaries.path, "./cmd/devstack")
-		cmd.Dir = binaries.root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd := gobuild.Command(context.Background(), binaries.root, binaries.path, "./cmd/devstack")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binaries.err = fmt.Errorf("build devstack: %v\n%s", err, out)
 		}
