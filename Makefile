@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more.
-.PHONY: run test bench lint
+.PHONY: run test lint
 
 # Run the whole system on 127.0.0.1:8080 (see cmd/devstack).
 run:
@@ -9,8 +9,11 @@ run:
 test:
 	scripts/test
 
+# gofmt, vet, staticcheck, and go.mod tidy in both modules.
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)
+	go mod tidy -diff
+	cd deploy && go mod tidy -diff
 	go vet ./...
 	go tool staticcheck ./...
 	cd deploy && go vet ./... && go tool -modfile=../go.mod staticcheck ./...

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }

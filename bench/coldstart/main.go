@@ -29,8 +29,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ticketing-on-knative/ticketing/internal/ferret"
-	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/ferret"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/gobuild"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/deadletters"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // deadLettersScenario signs a user up while flaky answers 503 to every

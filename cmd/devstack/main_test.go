@@ -17,7 +17,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 func TestMain(m *testing.M) { devstacktest.Main(m) }

@@ -14,10 +14,10 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
-	"github.com/ticketing-on-knative/ticketing/internal/payments/stripetest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/stripetest"
 )
 
 const route = "POST /api/payments"

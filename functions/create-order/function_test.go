@@ -13,10 +13,10 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 type fixture struct {

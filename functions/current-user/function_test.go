@@ -11,7 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
 
 func TestCurrentUser(t *testing.T) {

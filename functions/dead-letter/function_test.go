@@ -14,7 +14,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/deadletters"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
 
 // TestDeadLettersAreKeptListedAndReplayed sends the function what the

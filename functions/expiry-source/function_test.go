@@ -22,7 +22,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // TestMain lets a test run this binary as the function itself.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 

@@ -11,9 +11,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
-	"github.com/ticketing-on-knative/ticketing/internal/payments/stripetest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/stripetest"
 )
 
 type fixture struct {

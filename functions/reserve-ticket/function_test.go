@@ -11,8 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 

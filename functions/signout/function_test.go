@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
 
 func TestSignoutRevokesTheTokenAndClearsTheCookie(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
 
 const route = "POST /api/users/signup"

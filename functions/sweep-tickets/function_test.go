@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 

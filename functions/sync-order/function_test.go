@@ -11,9 +11,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
 
 var expiresAt = time.Date(2026, 11, 25, 12, 15, 0, 0, time.UTC)

@@ -11,9 +11,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
 
 func setup(t *testing.T) (url string, store *orders.Store) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 

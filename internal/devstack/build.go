@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/gobuild"
 )
 
 // FindRoot returns the directory of the go.mod that encloses dir: devstack

@@ -24,7 +24,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ticketing-on-knative/ticketing/internal/broker"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/broker"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/deps"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/proc"

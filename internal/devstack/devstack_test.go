@@ -18,7 +18,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/ticketing-on-knative/ticketing/internal/broker"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/broker"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/route"
 )

@@ -14,7 +14,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 
-	"github.com/ticketing-on-knative/ticketing/internal/broker"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/broker"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/cron"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
 	"github.com/ticketing-on-knative/ticketing/internal/events"

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ticketing-on-knative/ticketing/internal/broker"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/broker"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 func TestScheduleRecordsKeyAndDeadline(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // sink is the broker's ingress as the source sees it: it accepts CloudEvents,

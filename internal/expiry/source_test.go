@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 func TestNotificationExpiresOrder(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // slow is a function whose request takes as long as its ?wait= says, and

@@ -14,7 +14,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 const source = "/functions/test"

@@ -15,7 +15,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 

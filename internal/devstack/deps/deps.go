@@ -17,8 +17,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/ferret"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/proc"
-	"github.com/ticketing-on-knative/ticketing/internal/ferret"
 )
 
 // Server is a running dependency.

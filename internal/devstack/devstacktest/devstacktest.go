@@ -30,9 +30,9 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/gobuild"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
-	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // The test binary's devstack: set up by Main, built by the first Command.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 
-	"github.com/ticketing-on-knative/ticketing/internal/mongoproxy"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/mongoproxy"
 )
 
 // Server is a running FerretDB and its proxy.

@@ -28,10 +28,10 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/gobuild"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
-	"github.com/ticketing-on-knative/ticketing/internal/gobuild"
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // JWTKey signs the sessions of function tests.

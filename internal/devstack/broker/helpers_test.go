@@ -15,7 +15,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // patience is how long a test waits for an event before it fails: a safety

@@ -12,7 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/ticketing-on-knative/ticketing/internal/testenv"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // The ways an event goes from a publisher to a subscriber: "bare" is the

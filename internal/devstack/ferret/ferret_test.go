@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
-	"github.com/ticketing-on-knative/ticketing/internal/ferret"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/ferret"
 )
 
 // TestDataOutlivesRestart stores a document, and finds it again in a new
