@@ -14,7 +14,10 @@
 //
 // Run `devstack -h` or `devstack deps -h` for the flags; each flag of up
 // has an environment variable too (DEVSTACK_ADDR, DEVSTACK_DATA,
-// DEVSTACK_IDLE, DEVSTACK_MANIFESTS, DEVSTACK_BIN, DEVSTACK_PING_INTERVAL).
+// DEVSTACK_IDLE, DEVSTACK_MANIFESTS, DEVSTACK_BIN, DEVSTACK_PING_INTERVAL,
+// DEVSTACK_LOG_FORMAT). It writes a line per record, of its own and of its
+// functions, prefixed with the name of the part that wrote it (package
+// console), or JSON lines with --log-format json.
 //
 // It reads every manifest in knative/ and eventing/, builds each function
 // once, and serves the API on 127.0.0.1:8080 as the HTTPRoute maps it. A
@@ -35,7 +38,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,6 +47,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/console"
 )
 
 func main() {
@@ -118,8 +121,26 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, nil)).With("component", "devstack")
+// newConsole returns where devstack writes: $DEVSTACK_LOG_FORMAT lines
+// (pretty, or json for machines), colored when w is a terminal.
+func newConsole(w io.Writer, env *config.Env) *console.Console {
+	format, err := console.ParseFormat(env.String("DEVSTACK_LOG_FORMAT", string(console.Pretty)))
+	if err != nil {
+		env.Invalid("DEVSTACK_LOG_FORMAT", err)
+	}
+	return console.New(w, format, console.IsTerminal(w))
+}
+
+// logFormatFlag lets --log-format override $DEVSTACK_LOG_FORMAT.
+func logFormatFlag(fs *flag.FlagSet, con **console.Console, w io.Writer) {
+	fs.Func("log-format", "write `pretty` lines for a person, or json lines for machines (env DEVSTACK_LOG_FORMAT)",
+		func(s string) error {
+			format, err := console.ParseFormat(s)
+			if err == nil {
+				*con = console.New(w, format, console.IsTerminal(w))
+			}
+			return err
+		})
 }
 
 func deps(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
@@ -127,6 +148,11 @@ func deps(ctx context.Context, args []string, env *config.Env, stdout, stderr io
 	fs.SetOutput(stderr)
 	envFile := fs.String("env-file", "", "write `export TEST_...=...` lines to this `file` once the services answer (required)")
 	data := fs.String("data", "", "keep the services' files in this `folder` (default: a temporary folder, removed on exit)")
+	con := newConsole(stderr, env)
+	logFormatFlag(fs, &con, stderr)
+	if err := env.Err(); err != nil {
+		return err
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -138,7 +164,7 @@ func deps(ctx context.Context, args []string, env *config.Env, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	return devstack.Deps(ctx, devstack.DepsOptions{Root: root, Data: *data, EnvFile: *envFile, Log: newLogger(stderr)})
+	return devstack.Deps(ctx, devstack.DepsOptions{Root: root, Data: *data, EnvFile: *envFile, Log: con.Logger()})
 }
 
 // stackFlags returns the flag set of a subcommand with the flags that say
@@ -155,8 +181,6 @@ func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flag.F
 		Root:   root,
 		Lookup: os.LookupEnv,
 		Stdout: stdout,
-		Output: stderr,
-		Log:    newLogger(stderr),
 	}
 	dataFlag(fs, &o.Data, env, root, "keep binaries, databases and keys in this `folder`")
 	if list := env.String("DEVSTACK_MANIFESTS", ""); list != "" {
@@ -188,12 +212,15 @@ func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.W
 		"stop a function after this long without requests (env DEVSTACK_IDLE)")
 	fs.DurationVar(&o.PingInterval, "ping-interval", env.Duration("DEVSTACK_PING_INTERVAL", 0),
 		"send every PingSource's event this often instead of on its schedule (env DEVSTACK_PING_INTERVAL)")
+	con := newConsole(stderr, env)
+	logFormatFlag(fs, &con, stderr)
 	if err := env.Err(); err != nil {
 		return err
 	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	o.Log, o.Output = con.Logger(), con.Writer
 	return devstack.Up(ctx, *o)
 }
 
@@ -205,6 +232,7 @@ func reset(ctx context.Context, args []string, env *config.Env, stdout, stderr i
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	o.Log = newConsole(stderr, env).Logger()
 	return devstack.Reset(*o)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,7 +140,7 @@ func usersScenario(t *testing.T, s *devstacktest.Stack, sub *devstacktest.Subscr
 	if after.Starts != running.Starts+1 || after.Pid == running.Pid {
 		t.Errorf("current-user after the next request: %+v, want started again since %+v", after, running)
 	}
-	if n := strings.Count(s.Logs(), "function=current-user duration="); n != after.Starts {
+	if n := len(coldStarts("current-user").FindAllString(s.Logs(), -1)); n != after.Starts {
 		t.Errorf("devstack logged %d cold starts of current-user, want %d", n, after.Starts)
 	}
 	return email
@@ -258,4 +259,10 @@ func TestDeps(t *testing.T) {
 	if _, err := os.Stat(envFile); !os.IsNotExist(err) {
 		t.Errorf("the env file outlives the services: %v", err)
 	}
+}
+
+// coldStarts matches the line devstack writes for each cold start of the
+// named function, prefixed with its name.
+func coldStarts(function string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m) ` + regexp.QuoteMeta(function) + ` +│ ▲ cold start duration=`)
 }

@@ -56,8 +56,9 @@ type Options struct {
 	Lookup func(string) (string, bool)
 	// Stdout receives the table of functions once everything is ready.
 	Stdout io.Writer
-	// Output receives the functions' own logs.
-	Output io.Writer
+	// Output returns the writer of the named function's (or source's) own
+	// output: console.Console.Writer, which prefixes its lines with the name.
+	Output func(name string) io.Writer
 	Log    *slog.Logger
 }
 
@@ -358,7 +359,7 @@ func startService(o Options, set *manifest.Set, s manifest.Service, env environm
 		Env:    procEnv,
 		Idle:   o.Idle,
 		Grace:  cmp.Or(s.Timeout, 30*time.Second),
-		Output: o.Output,
+		Output: o.Output(s.Name),
 		Log:    o.Log,
 	}, ln)
 	go func() {
@@ -391,7 +392,7 @@ func startContainerSource(ctx context.Context, o Options, c manifest.ContainerSo
 		Args:   c.Args,
 		Env:    procEnv,
 		Grace:  30 * time.Second,
-		Output: o.Output,
+		Output: o.Output(c.Name),
 		Log:    o.Log,
 	}
 	done.Go(func() {
