@@ -31,6 +31,9 @@ type Set struct {
 	PingSources      []Object[*sourcesv1.PingSource]
 	ContainerSources []Object[*sourcesv1.ContainerSource]
 	HTTPRoutes       []Object[*gatewayv1.HTTPRoute]
+	// ReferenceGrants let the HTTPRoutes reach a Service of another
+	// namespace, Knative's internal ingress; they live in knative/gateway/.
+	ReferenceGrants []Object[*gatewayv1.ReferenceGrant]
 }
 
 // An Object is one document of a manifest file, decoded into its Go type.
@@ -137,6 +140,10 @@ func (set *Set) decodeKind(file string, n int, data []byte) []Problem {
 		return decodeInto(&set.ContainerSources, file, tm.Kind, data)
 	case "gateway.networking.k8s.io/v1 HTTPRoute":
 		return decodeInto(&set.HTTPRoutes, file, tm.Kind, data)
+	case "gateway.networking.k8s.io/v1beta1 ReferenceGrant", "gateway.networking.k8s.io/v1 ReferenceGrant":
+		// v1 and v1beta1 have the same fields; clusters with Gateway API
+		// before v1.5 serve only v1beta1.
+		return decodeInto(&set.ReferenceGrants, file, tm.Kind, data)
 	}
 	return []Problem{{File: file, Rule: "known kinds", Detail: fmt.Sprintf(
 		"document %d is a %s of %s, which these checks do not know: add its Go type to manifests.Set so that it is checked", n, tm.Kind, tm.APIVersion)}}

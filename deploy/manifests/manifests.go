@@ -13,11 +13,17 @@ package manifests
 import (
 	"fmt"
 	"io/fs"
+	"slices"
 )
 
 // Dirs are the directories of the repository that hold manifests, in the
 // order `ko apply -f knative/ -f eventing/` reads them.
 var Dirs = []string{"knative", "eventing"}
+
+// GatewayDir holds what the public routes need outside the project's
+// namespace (a ReferenceGrant in the namespace of Knative's ingress), so it
+// is applied on its own: `kubectl apply -f knative/gateway/`.
+const GatewayDir = "knative/gateway"
 
 // A Problem is one broken rule in one file.
 type Problem struct {
@@ -38,7 +44,11 @@ func (p Problem) Error() string {
 // every problem it finds: objects the cluster would refuse, then the
 // project's rules. No problems means the manifests are ready to apply.
 func Check(fsys fs.FS) []Problem {
-	set, problems := Load(fsys, Dirs...)
+	dirs := Dirs
+	if _, err := fs.Stat(fsys, GatewayDir); err == nil {
+		dirs = append(slices.Clip(dirs), GatewayDir)
+	}
+	set, problems := Load(fsys, dirs...)
 	problems = append(problems, set.Admit()...)
 	return append(problems, checkRules(fsys, set)...)
 }

@@ -72,6 +72,16 @@ func TestFixtureKeepsEveryRule(t *testing.T) {
 	}
 }
 
+const referenceGrant = `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata:
+  name: shop-routes
+  namespace: kourier-system
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: ticketing}]
+  to: [{group: "", kind: Service, name: kourier-internal}]
+`
+
 const orphanService = `apiVersion: serving.knative.dev/v1
 kind: Service
 metadata:
@@ -235,6 +245,45 @@ func TestRules(t *testing.T) {
 		edit: replace("knative/routes.yaml", "method: POST, ", ""),
 		want: []string{
 			`knative/routes.yaml: HTTPRoute shop-api: routes of API.md: spec.rules[0].matches[0] must have a method and a path`,
+			`knative/routes.yaml: routes of API.md: POST /api/orders (function create-order) of docs/API.md is in no HTTPRoute`,
+		},
+	}, {
+		name: "a route to the ingress without a ReferenceGrant",
+		edit: remove("knative/gateway/reference-grant.yaml"),
+		want: []string{
+			`knative/routes.yaml: HTTPRoute shop-api: references: spec.rules[0].backendRefs[0] names Service kourier-system/kourier-internal, which no ReferenceGrant of knative/gateway/ lets the HTTPRoutes of namespace ticketing reach`,
+			`knative/routes.yaml: routes of API.md: POST /api/orders (function create-order) of docs/API.md is in no HTTPRoute`,
+		},
+	}, {
+		name: "a ReferenceGrant for another Service",
+		edit: replace("knative/gateway/reference-grant.yaml", "name: kourier-internal", "name: kourier"),
+		want: []string{
+			`knative/routes.yaml: HTTPRoute shop-api: references: spec.rules[0].backendRefs[0] names Service kourier-system/kourier-internal, which no ReferenceGrant of knative/gateway/ lets the HTTPRoutes of namespace ticketing reach`,
+			`knative/routes.yaml: routes of API.md: POST /api/orders (function create-order) of docs/API.md is in no HTTPRoute`,
+		},
+	}, {
+		name: "a ReferenceGrant that grants every Service",
+		edit: replace("knative/gateway/reference-grant.yaml", ", name: kourier-internal}", "}"),
+		want: []string{`knative/gateway/reference-grant.yaml: ReferenceGrant shop-routes: least privilege: spec.to[0] grants every Service of namespace kourier-system; name the ingress's Service`},
+	}, {
+		name: "a ReferenceGrant in the project's namespace",
+		edit: replace("knative/gateway/reference-grant.yaml", "  namespace: kourier-system\n", ""),
+		want: []string{
+			`knative/routes.yaml: HTTPRoute shop-api: references: spec.rules[0].backendRefs[0] names Service kourier-system/kourier-internal, which no ReferenceGrant of knative/gateway/ lets the HTTPRoutes of namespace ticketing reach`,
+			`knative/routes.yaml: routes of API.md: POST /api/orders (function create-order) of docs/API.md is in no HTTPRoute`,
+			`knative/gateway/reference-grant.yaml: ReferenceGrant shop-routes: namespace: give it the namespace of the Service it lets the HTTPRoutes of ticketing reach (Knative's ingress, such as kourier-system)`,
+		},
+	}, {
+		name: "a ReferenceGrant among the namespace's manifests",
+		edit: both(remove("knative/gateway/reference-grant.yaml"), write("knative/grant.yaml", referenceGrant)),
+		want: []string{
+			`knative/grant.yaml: ReferenceGrant shop-routes: namespace: a ReferenceGrant belongs in knative/gateway/, applied on its own: it is in the namespace of the Service it lets the routes reach`,
+		},
+	}, {
+		name: "a route through the ingress to no function",
+		edit: replace("knative/routes.yaml", "hostname: create-order.ticketing", "hostname: create-orders.ticketing"),
+		want: []string{
+			`knative/routes.yaml: HTTPRoute shop-api: host rewrite: spec.rules[0] must rewrite the host to <function>.ticketing.svc.cluster.local, by which the ingress kourier-system/kourier-internal finds a function of the manifests; it rewrites it to "create-orders.ticketing.svc.cluster.local"`,
 			`knative/routes.yaml: routes of API.md: POST /api/orders (function create-order) of docs/API.md is in no HTTPRoute`,
 		},
 	}, {

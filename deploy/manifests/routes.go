@@ -2,6 +2,8 @@ package manifests
 
 import (
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -63,8 +65,13 @@ func (c *checker) routeFile() string {
 	return "knative/"
 }
 
-// ruleBackend checks that a rule goes to one function, a Service of the
-// manifests, through the host rewrite that picks it, and returns it.
+// ruleBackend checks that a rule goes to one function, through the host
+// rewrite that picks it, and returns the function. The backend is either
+// the Kubernetes Service Knative creates for the function, in the route's
+// namespace (which some Gateways cannot route to: it is an ExternalName
+// Service on some networking layers), or Knative's internal ingress in its
+// own namespace, which a ReferenceGrant of knative/gateway/ lets the route
+// reach; either picks the function by the rewritten host.
 func (c *checker) ruleBackend(file, object string, i int, rule gatewayv1.HTTPRouteRule) (string, bool) {
 	where := fmt.Sprintf("spec.rules[%d]", i)
 	if len(rule.BackendRefs) != 1 {
@@ -73,18 +80,76 @@ func (c *checker) ruleBackend(file, object string, i int, rule gatewayv1.HTTPRou
 	}
 	ref := rule.BackendRefs[0].BackendObjectReference
 	name := string(ref.Name)
-	if !isCoreService(ref) || ref.Namespace != nil || !c.set.exists("Service", name) {
-		c.report(file, object, "references", "%s.backendRefs[0] must name the Service of a function (a Knative Service of the manifests, in the route's namespace); %s is none", where, name)
+	if ref.Port == nil || *ref.Port != 80 {
+		c.report(file, object, "backend port", "%s.backendRefs[0] must use port 80, the HTTP port of %s", where, name)
+	}
+	host := rewrittenHost(rule)
+	if ref.Namespace != nil && string(*ref.Namespace) != namespace {
+		ns := string(*ref.Namespace)
+		if !isCoreService(ref) || !c.granted(ns, name) {
+			c.report(file, object, "references", "%s.backendRefs[0] names Service %s/%s, which no ReferenceGrant of %s/ lets the HTTPRoutes of namespace %s reach",
+				where, ns, name, GatewayDir, namespace)
+			return "", false
+		}
+		function, ok := strings.CutSuffix(host, "."+namespace+".svc.cluster.local")
+		if !ok || !c.set.exists("Service", function) {
+			c.report(file, object, "host rewrite", "%s must rewrite the host to <function>.%s.svc.cluster.local, by which the ingress %s/%s finds a function of the manifests; it rewrites it to %q",
+				where, namespace, ns, name, host)
+			return "", false
+		}
+		return function, true
+	}
+	if !isCoreService(ref) || !c.set.exists("Service", name) {
+		c.report(file, object, "references", "%s.backendRefs[0] must name the Service of a function (a Knative Service of the manifests, in the route's namespace) or Knative's internal ingress; %s is neither", where, name)
 		return "", false
 	}
-	if ref.Port == nil || *ref.Port != 80 {
-		c.report(file, object, "backend port", "%s.backendRefs[0] must use port 80, the port of the Service Knative creates for %s", where, name)
-	}
-	want := name + "." + namespace + ".svc.cluster.local"
-	if got := rewrittenHost(rule); got != want {
-		c.report(file, object, "host rewrite", "%s must rewrite the host to %s, by which Knative's ingress finds %s; it rewrites it to %q", where, want, name, got)
+	if want := name + "." + namespace + ".svc.cluster.local"; host != want {
+		c.report(file, object, "host rewrite", "%s must rewrite the host to %s, by which Knative's ingress finds %s; it rewrites it to %q", where, want, name, host)
 	}
 	return name, true
+}
+
+// granted says whether a ReferenceGrant lets the HTTPRoutes of the
+// project's namespace reach the Service name in namespace ns.
+func (c *checker) granted(ns, name string) bool {
+	for _, g := range c.set.ReferenceGrants {
+		if g.Value.Namespace != ns {
+			continue
+		}
+		from := slices.ContainsFunc(g.Value.Spec.From, func(f gatewayv1.ReferenceGrantFrom) bool {
+			return f.Group == gatewayv1.GroupName && f.Kind == "HTTPRoute" && string(f.Namespace) == namespace
+		})
+		to := slices.ContainsFunc(g.Value.Spec.To, func(t gatewayv1.ReferenceGrantTo) bool {
+			return t.Group == "" && t.Kind == "Service" && (t.Name == nil || string(*t.Name) == name)
+		})
+		if from && to {
+			return true
+		}
+	}
+	return false
+}
+
+// referenceGrants: a ReferenceGrant is in the namespace of what it grants
+// access to, never the project's, so it lives in knative/gateway/, applied
+// on its own; and it grants what the routes need and no more.
+func (c *checker) referenceGrants() {
+	for _, g := range c.set.ReferenceGrants {
+		ns := g.Value.Namespace
+		switch {
+		case path.Dir(g.File) != GatewayDir:
+			c.report(g.File, g.String(), "namespace", "a ReferenceGrant belongs in %s/, applied on its own: it is in the namespace of the Service it lets the routes reach", GatewayDir)
+		case ns == "" || ns == namespace:
+			c.report(g.File, g.String(), "namespace", "give it the namespace of the Service it lets the HTTPRoutes of %s reach (Knative's ingress, such as kourier-system)", namespace)
+		}
+		if len(g.Value.Spec.From) == 0 || len(g.Value.Spec.To) == 0 {
+			c.report(g.File, g.String(), "Gateway API schema", "spec.from and spec.to need at least one entry each")
+		}
+		for i, t := range g.Value.Spec.To {
+			if t.Name == nil {
+				c.report(g.File, g.String(), "least privilege", "spec.to[%d] grants every %s of namespace %s; name the ingress's Service", i, t.Kind, ns)
+			}
+		}
+	}
 }
 
 func rewrittenHost(rule gatewayv1.HTTPRouteRule) string {

@@ -78,6 +78,7 @@ func checkRules(fsys fs.FS, set *Set) []Problem {
 	} else {
 		c.routes(routes)
 	}
+	c.referenceGrants()
 	return c.problems
 }
 

@@ -165,12 +165,14 @@ func (set *Set) addHTTPRoute(obj object, doc []byte) error {
 				Filters []struct {
 					Type       string `json:"type"`
 					URLRewrite struct {
-						Path any `json:"path"`
+						Hostname string `json:"hostname"`
+						Path     any    `json:"path"`
 					} `json:"urlRewrite"`
 				} `json:"filters"`
 				BackendRefs []struct {
-					Kind string `json:"kind"`
-					Name string `json:"name"`
+					Kind      string `json:"kind"`
+					Name      string `json:"name"`
+					Namespace string `json:"namespace"`
 				} `json:"backendRefs"`
 			} `json:"rules"`
 		} `json:"spec"`
@@ -183,11 +185,25 @@ func (set *Set) addHTTPRoute(obj object, doc []byte) error {
 		if len(rule.BackendRefs) != 1 || (rule.BackendRefs[0].Kind != "" && rule.BackendRefs[0].Kind != "Service") {
 			return fmt.Errorf("%s: devstack routes to exactly one backendRef, a Service", where)
 		}
+		host := ""
 		for _, f := range rule.Filters {
 			// A hostname rewrite only steers the cluster's ingress.
 			if f.Type != "URLRewrite" || f.URLRewrite.Path != nil {
 				return fmt.Errorf("%s: devstack applies no filter but a URLRewrite of the hostname", where)
 			}
+			host = f.URLRewrite.Hostname
+		}
+		// The backend is the function's Service, or Knative's ingress in
+		// another namespace, which picks the function by the rewritten
+		// host: <function>.<namespace>.svc.cluster.local.
+		backend := rule.BackendRefs[0].Name
+		if rule.BackendRefs[0].Namespace != "" {
+			function, _, ok := strings.Cut(host, ".")
+			if !ok || !strings.HasSuffix(host, ".svc.cluster.local") {
+				return fmt.Errorf("%s: the backend %s/%s is an ingress, but the rule rewrites the host to %q, not to a function's <name>.<namespace>.svc.cluster.local",
+					where, rule.BackendRefs[0].Namespace, backend, host)
+			}
+			backend = function
 		}
 		matches := rule.Matches
 		if len(matches) == 0 {
@@ -197,7 +213,7 @@ func (set *Set) addHTTPRoute(obj object, doc []byte) error {
 			if len(m.Headers) > 0 || len(m.QueryParams) > 0 {
 				return fmt.Errorf("%s: devstack matches on method and path only, not on headers or query parameters", where)
 			}
-			r := Route{HTTPRoute: obj.Metadata.Name, Rule: i, Method: m.Method, Path: "/", Prefix: true, Backend: rule.BackendRefs[0].Name}
+			r := Route{HTTPRoute: obj.Metadata.Name, Rule: i, Method: m.Method, Path: "/", Prefix: true, Backend: backend}
 			if m.Path != nil {
 				switch m.Path.Type {
 				case "Exact":

@@ -38,6 +38,8 @@ func TestLoadEveryKind(t *testing.T) {
 		{HTTPRoute: "api", Rule: 0, Method: "POST", Path: "/api/tickets/reserve", Backend: "reserve-ticket"},
 		{HTTPRoute: "api", Rule: 0, Path: "/api/reserve", Prefix: true, Backend: "reserve-ticket"},
 		{HTTPRoute: "api", Rule: 1, Path: "/", Prefix: true, Backend: "dead-letter"},
+		// Through Knative's ingress, the rewritten host names the function.
+		{HTTPRoute: "api", Rule: 2, Method: "GET", Path: "/api/through-the-ingress", Backend: "reserve-ticket"},
 	}
 	if !reflect.DeepEqual(set.Routes, wantRoutes) {
 		t.Errorf("routes: got %+v\nwant %+v", set.Routes, wantRoutes)
@@ -188,6 +190,13 @@ metadata: {name: api}
 spec:
   rules: [{matches: [{path: {type: Exact, value: /x}}], backendRefs: [{name: nobody}]}]
 `, "backend nobody is not a Service"},
+		{"route to the ingress without a host", service + `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api}
+spec:
+  rules: [{matches: [{path: {type: Exact, value: /x}}], backendRefs: [{name: kourier-internal, namespace: kourier-system, port: 80}]}]
+`, "is an ingress, but the rule rewrites the host to \"\""},
 		{"route on headers", service + `
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
