@@ -111,6 +111,7 @@ func (fx fixture) crashWhileCharging(t *testing.T, orderID bson.ObjectID, h http
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, url+"/api/payments",
 			strings.NewReader(fmt.Sprintf(`{"orderId":%q,"token":"tok_visa"}`, orderID.Hex())))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+functest.Session(t, "buyer-1", "buyer@example.com"))
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()

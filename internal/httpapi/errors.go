@@ -5,9 +5,12 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -26,6 +29,9 @@ type Problem struct {
 type Error struct {
 	Status   int
 	Problems []Problem
+	// RetryAfter, when positive, is sent as the Retry-After header: how long
+	// the client should wait before it tries again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -59,6 +65,17 @@ func NotFound() *Error {
 	return &Error{Status: http.StatusNotFound, Problems: []Problem{{Message: "Not Found"}}}
 }
 
+// UnsupportedMediaType is the 415 for a body that is not declared as JSON.
+func UnsupportedMediaType() *Error {
+	return &Error{Status: http.StatusUnsupportedMediaType, Problems: []Problem{{Message: "Content-Type must be application/json"}}}
+}
+
+// TooManyRequests is the 429 for a client over a limit, who may try again
+// after retryAfter.
+func TooManyRequests(retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Problems: []Problem{{Message: "Too many requests"}}, RetryAfter: retryAfter}
+}
+
 // Unavailable reports whether err means a dependency (database, Redis, the
 // broker, Stripe) could not be reached or did not answer in time, as opposed
 // to a bug. Such a failure is a 503: the client, or the broker, may retry.
@@ -85,6 +102,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *Error
 	switch {
 	case errors.As(err, &apiErr):
+		if apiErr.RetryAfter > 0 {
+			// In whole seconds, rounded up: a client that waits that long is let in.
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(apiErr.RetryAfter.Seconds()))))
+		}
 		WriteJSON(w, apiErr.Status, map[string]any{"errors": apiErr.Problems})
 	case Unavailable(err):
 		logging.FromContext(r.Context()).Warn("dependency unavailable", "error", err.Error())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -21,8 +22,10 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Decode reads the JSON body of r into v. An empty body decodes as {} so that
-// validation, not the decoder, names the missing fields. Malformed JSON, a
-// value of the wrong type and an oversized body are 400s in the contract's shape.
+// validation, not the decoder, names the missing fields; it needs no
+// Content-Type. A body that is not declared application/json is a 415;
+// malformed JSON, a value of the wrong type and an oversized body are 400s,
+// all in the contract's shape.
 func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
@@ -34,6 +37,9 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if strings.TrimSpace(string(body)) == "" {
 		return nil
+	}
+	if !declaredJSON(r.Header.Get("Content-Type")) {
+		return UnsupportedMediaType()
 	}
 	err = json.Unmarshal(body, v)
 	var typeErr *json.UnmarshalTypeError
@@ -50,6 +56,17 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	default:
 		return BadRequest("Request body is not valid JSON: " + err.Error())
 	}
+}
+
+// declaredJSON reports whether contentType is application/json, with any
+// parameters (charset=utf-8). Browsers send a text/plain, form or multipart
+// body to another site without asking it first (no CORS preflight), a cookie
+// with it when it is a top-level form post; requiring JSON refuses such
+// cross-site requests, and a body of no declared type with them.
+func declaredJSON(contentType string) bool {
+	// On malformed parameters ParseMediaType still returns the type.
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	return mediaType == "application/json"
 }
 
 func jsonType(kind string) string {
