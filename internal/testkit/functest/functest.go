@@ -48,6 +48,9 @@ func Env(t testing.TB, vars map[string]string) map[string]string {
 		"JWT_KEY":          JWTKey,
 		"K_SERVICE":        "test",
 		"PASSWORD_COST":    "4",
+		// Tests share the Redis and all come from 127.0.0.1: each counts
+		// its own attempts.
+		"RATE_LIMIT_KEY_PREFIX": "t_" + testenv.Name(),
 	}
 	for k, v := range vars {
 		env[k] = v
@@ -117,6 +120,8 @@ type Request struct {
 	Method, URL, Body string
 	Token             string         // sent as a bearer token
 	Cookies           []*http.Cookie // sent as they are
+	// Header is set last: a Content-Type here replaces application/json.
+	Header http.Header
 }
 
 // Response is what the call got.
@@ -142,6 +147,12 @@ func Do(t testing.TB, r Request) Response {
 	}
 	for _, c := range r.Cookies {
 		req.AddCookie(c)
+	}
+	for name, values := range r.Header {
+		req.Header.Del(name)
+		for _, v := range values {
+			req.Header.Add(name, v)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
