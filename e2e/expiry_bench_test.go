@@ -62,7 +62,8 @@ func BenchmarkExpiryLateness(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			cancelled := devstacktest.NewSubscriber(b, devstacktest.Trigger{Name: "bench-order-cancelled", Type: events.TypeOrderCancelled, Parallelism: 100})
-			env := []string{"ORDER_TTL=" + bc.ttl.String()}
+			const orders = 1000 // a run's, all of one buyer, all open at once
+			env := []string{"ORDER_TTL=" + bc.ttl.String(), fmt.Sprint("OPEN_ORDERS_LIMIT=", orders)}
 			if bc.redis != nil {
 				srv, err := deps.RedisServer(context.Background(), b.TempDir(), bc.redis...)
 				if err != nil {
@@ -77,7 +78,6 @@ func BenchmarkExpiryLateness(b *testing.B) {
 			var late []time.Duration
 			var spread, took time.Duration // the deadlines' spread; from the first to the last cancellation's arrival
 			for b.Loop() {
-				const orders = 1000
 				tickets := make([]string, orders)
 				inParallel(b, orders, func(i int) { tickets[i] = sell(b, s, seller, fmt.Sprint("Show ", i), 10).ID })
 				placed := place(b, s, buyer, tickets, bc.rate)

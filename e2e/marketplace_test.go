@@ -22,24 +22,29 @@ func TestMain(m *testing.M) { devstacktest.Main(m) }
 // devstack: starting one is what takes time.
 func TestMarketplace(t *testing.T) {
 	t.Parallel()
-	s := start(t, devstacktest.Options{})
+	// A buyer may win every round of manyBuyersOneWinner, and hold each order.
+	s := start(t, devstacktest.Options{Env: []string{fmt.Sprint("OPEN_ORDERS_LIMIT=", rounds)}})
 	t.Run("many buyers, one winner", func(t *testing.T) { manyBuyersOneWinner(t, s) })
 	t.Run("reserve and release", func(t *testing.T) { reserveAndRelease(t, s) })
 	t.Run("payments", func(t *testing.T) { payments(t, s) })
 }
 
 // start runs devstack as o says, with the embedded FerretDB and Redis and
-// the broker on the test RabbitMQ.
+// the broker on the test RabbitMQ. Every user of the tests signs up from
+// 127.0.0.1, so the limit of sign-ups per address is raised to fit them.
 func start(t testing.TB, o devstacktest.Options) *devstacktest.Stack {
 	t.Helper()
+	o.Env = append([]string{"RATE_LIMIT_SIGNUP_ADDRESS=1000/1m"}, o.Env...)
 	o.Env = append(o.Env, "RABBITMQ_URL="+testenv.RabbitMQURL(t))
 	return devstacktest.Start(t, o)
 }
 
+// The rounds of manyBuyersOneWinner, and its buyers.
+const rounds, buyers = 20, 50
+
 // manyBuyersOneWinner is guarantee 1 through the whole system: 50 users
 // order one ticket at the same instant, 20 times over.
 func manyBuyersOneWinner(t *testing.T, s *devstacktest.Stack) {
-	const rounds, buyers = 20, 50
 	seller := signUp(t, s, "seller")
 	tickets := make([]string, rounds)
 	for i := range tickets {

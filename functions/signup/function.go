@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
@@ -14,33 +15,43 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/ratelimit"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
 // Function signs a new user up, starts their session and announces them
-// with ticketing.user.created.
+// with ticketing.user.created. Each client address may sign up only so
+// often, since every sign-up costs a password hash.
 type Function struct {
-	mongo    *mongo.Client
-	users    *users.Store
-	outbox   *outbox.Outbox
-	sessions *auth.Sessions
-	cost     int
+	mongo      *mongo.Client
+	redis      *redis.Client
+	users      *users.Store
+	outbox     *outbox.Outbox
+	sessions   *auth.Sessions
+	limits     *ratelimit.Limiter
+	perAddress ratelimit.Rule
+	cost       int
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the clients.
+// Start reads the configuration and opens the clients (one Redis client
+// serves both the sessions and the limit).
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "users")
-	sessions := auth.Open(cfg)
+	rdb := redisdb.Open(cfg)
+	sessions := auth.OpenWith(cfg, rdb)
+	limits := ratelimit.Open(cfg, rdb)
+	f.perAddress = ratelimit.RuleFromEnv(cfg, "RATE_LIMIT_SIGNUP_ADDRESS", "20/1m")
 	publisher := events.PublisherFromEnv(cfg)
 	f.cost = auth.PasswordCost(cfg)
 	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo, f.sessions = client, sessions
+	f.mongo, f.redis, f.sessions, f.limits = client, rdb, sessions, limits
 	f.users = users.NewStore(db)
 	f.outbox = f.users.Outbox(publisher)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
@@ -64,6 +75,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	v.Check(users.ValidEmail(email), "email", "Email must be valid")
 	v.Check(users.ValidPassword(in.Password), "password", "Password must be between 4 and 20 characters")
 	if err := v.Err(); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if _, err := f.limits.Take(r.Context(), f.perAddress.For(ratelimit.ClientAddress(r))); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -91,5 +106,9 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 
 // Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
+	var closeRedis error
+	if f.redis != nil {
+		closeRedis = f.redis.Close()
+	}
+	return errors.Join(mongodb.Close(ctx, f.mongo), closeRedis)
 }

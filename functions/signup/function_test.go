@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
@@ -133,7 +135,8 @@ func TestSignupEmailInUseWhateverItsCase(t *testing.T) {
 }
 
 func TestSignupConcurrentSameEmailOneWins(t *testing.T) {
-	url, sink := start(t, nil)
+	// Every sign-up comes from one address: room for all of them.
+	url, sink := start(t, map[string]string{"RATE_LIMIT_SIGNUP_ADDRESS": "100/1m"})
 	const n = 20
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup
@@ -191,5 +194,50 @@ func TestSignupDatabaseDownIs503AndNothingIsPublished(t *testing.T) {
 	}
 	if res.Header.Get("Set-Cookie") != "" || len(sink.Events()) != 0 {
 		t.Error("a failed sign-up set a session or published an event")
+	}
+}
+
+// TestSignupLimitsPerAddress: one client address signs up so often, then is
+// told to wait, before anything is hashed or stored; a request that fails
+// validation costs nothing and does not count.
+func TestSignupLimitsPerAddress(t *testing.T) {
+	url, sink := start(t, map[string]string{"RATE_LIMIT_SIGNUP_ADDRESS": "3/1h"})
+	from := func(addr, body string) functest.Response {
+		return functest.Do(t, functest.Request{Method: http.MethodPost, URL: url, Body: body,
+			Header: http.Header{"X-Forwarded-For": {addr}}})
+	}
+	for range 5 {
+		if res := from("198.51.100.1", `{"email":"nope","password":"secret"}`); res.Status != http.StatusBadRequest {
+			t.Fatalf("invalid sign-up: %d %s", res.Status, res.Body)
+		}
+	}
+	for i := range 3 {
+		if res := from("198.51.100.1", fmt.Sprintf(`{"email":"user%d@example.com","password":"secret"}`, i)); res.Status != http.StatusCreated {
+			t.Fatalf("sign-up %d: %d %s", i+1, res.Status, res.Body)
+		}
+	}
+	res := from("198.51.100.1", `{"email":"user3@example.com","password":"secret"}`)
+	if res.Status != http.StatusTooManyRequests || strings.Join(functest.Problems(t, res.Body), "") != "Too many requests" {
+		t.Fatalf("fourth sign-up within 3/1h: %d %s, want 429 Too many requests", res.Status, res.Body)
+	}
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || s <= 0 {
+		t.Errorf("Retry-After %q, want a number of seconds", res.Header.Get("Retry-After"))
+	}
+	if res.Header.Get("Set-Cookie") != "" {
+		t.Error("a refused sign-up set a session")
+	}
+	if res := from("198.51.100.2", `{"email":"user3@example.com","password":"secret"}`); res.Status != http.StatusCreated {
+		t.Errorf("the refused email from another address: %d %s, want 201 (nothing was stored)", res.Status, res.Body)
+	}
+	if got := len(sink.Wait(t, 4)); got != 4 {
+		t.Errorf("%d user.created events, want 4", got)
+	}
+}
+
+func TestSignupConfiguration(t *testing.T) {
+	env := functest.Env(t, map[string]string{"K_SINK": "http://127.0.0.1:1", "RATE_LIMIT_SIGNUP_ADDRESS": "20 per minute"})
+	err := New().Start(t.Context(), config.FromMap(env))
+	if want := `RATE_LIMIT_SIGNUP_ADDRESS: "20 per minute" is not COUNT/PERIOD`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("start: %v, want %q", err, want)
 	}
 }
