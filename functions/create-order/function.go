@@ -22,7 +22,8 @@ import (
 )
 
 // Function orders a ticket for the signed-in user, if no live order holds
-// it, until $ORDER_TTL from now, and announces it with ticketing.order.created.
+// it and the user holds fewer than $OPEN_ORDERS_LIMIT open orders, until
+// $ORDER_TTL from now, and announces it with ticketing.order.created.
 type Function struct {
 	mongo     *mongo.Client
 	redis     *redis.Client
@@ -31,6 +32,7 @@ type Function struct {
 	sessions  *auth.Sessions
 	deadlines *expiry.Deadlines
 	ttl       time.Duration
+	maxOpen   int
 }
 
 // New returns the function; Start prepares it.
@@ -46,6 +48,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	publisher := events.PublisherFromEnv(cfg)
 	prefix := expiry.KeyPrefix(cfg)
 	f.ttl = cfg.Duration("ORDER_TTL", 15*time.Minute)
+	f.maxOpen = cfg.Int("OPEN_ORDERS_LIMIT", 10)
 	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
@@ -87,8 +90,11 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	o := orders.New(session.ID, t, now.Add(f.ttl), now)
-	err = f.orders.Create(r.Context(), o, f.deadlines, events.Source("create-order"))
-	if errors.Is(err, orders.ErrReserved) {
+	err = f.orders.CreateWithin(r.Context(), o, f.maxOpen, f.deadlines, events.Source("create-order"))
+	switch {
+	case errors.Is(err, orders.ErrTooManyOpen):
+		err = httpapi.BadRequest("Too many open orders")
+	case errors.Is(err, orders.ErrReserved):
 		err = httpapi.BadRequest("Ticket is already reserved")
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
@@ -223,5 +224,50 @@ func TestCreateOrderManyBuyersOneWinner(t *testing.T) {
 	}
 	if n := len(fx.sink.Wait(t, rounds)); n != rounds {
 		t.Errorf("%d order.created events, want %d", n, rounds)
+	}
+}
+
+// TestCreateOrderLimitsOpenOrders: a buyer holds OPEN_ORDERS_LIMIT open
+// orders at most; the next is refused, and allowed again once one of them
+// is cancelled.
+func TestCreateOrderLimitsOpenOrders(t *testing.T) {
+	fx := setup(t, map[string]string{"OPEN_ORDERS_LIMIT": "2"})
+	token := functest.Session(t, "buyer-1", "b@example.com")
+	var first orders.JSON
+	for i := range 2 {
+		res := fx.order(t, token, `{"ticketId":"`+fx.ticket(t)+`"}`)
+		if res.Status != http.StatusCreated {
+			t.Fatalf("order %d: %d %s", i+1, res.Status, res.Body)
+		}
+		if i == 0 {
+			if err := json.Unmarshal([]byte(res.Body), &first); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ticket := fx.ticket(t)
+	res := fx.order(t, token, `{"ticketId":"`+ticket+`"}`)
+	if res.Status != http.StatusBadRequest || strings.Join(functest.Problems(t, res.Body), "|") != "Too many open orders" {
+		t.Fatalf("third open order: %d %s, want 400 Too many open orders", res.Status, res.Body)
+	}
+	if res := fx.order(t, functest.Session(t, "buyer-2", "c@example.com"), `{"ticketId":"`+ticket+`"}`); res.Status != http.StatusCreated {
+		t.Errorf("another buyer, the refused ticket: %d %s, want 201", res.Status, res.Body)
+	}
+	if _, err := fx.store.Cancel(t.Context(), first.ID, "/functions/cancel-order", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if res := fx.order(t, token, `{"ticketId":"`+fx.ticket(t)+`"}`); res.Status != http.StatusCreated {
+		t.Errorf("after a cancellation: %d %s, want 201", res.Status, res.Body)
+	}
+	if n := len(fx.sink.Wait(t, 4)); n != 4 {
+		t.Errorf("%d order.created events, want 4", n)
+	}
+}
+
+func TestCreateOrderConfiguration(t *testing.T) {
+	env := functest.Env(t, map[string]string{"K_SINK": "http://127.0.0.1:1", "OPEN_ORDERS_LIMIT": "ten"})
+	err := New().Start(t.Context(), config.FromMap(env))
+	if want := `OPEN_ORDERS_LIMIT: "ten" is not a positive integer`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("start: %v, want %q", err, want)
 	}
 }
