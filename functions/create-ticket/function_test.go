@@ -97,15 +97,18 @@ func TestCreateTicketRefuses(t *testing.T) {
 		{"no session", "", `{"title":"Show","price":10}`, http.StatusUnauthorized, "Not authorized"},
 		{"forged session", "abc.def.ghi", `{"title":"Show","price":10}`, http.StatusUnauthorized, "Not authorized"},
 		{"no session and bad input", "", `{}`, http.StatusUnauthorized, "Not authorized"},
-		{"empty body", token, ``, http.StatusBadRequest, "title: Title is required|price: Price must be greater than 0"},
+		{"empty body", token, ``, http.StatusBadRequest, "title: Title is required|price: Price must be between 0.50 and 999,999.99"},
 		{"no title", token, `{"price":10}`, http.StatusBadRequest, "title: Title is required"},
 		{"blank title", token, `{"title":"   ","price":10}`, http.StatusBadRequest, "title: Title is required"},
-		{"no price", token, `{"title":"Show"}`, http.StatusBadRequest, "price: Price must be greater than 0"},
-		{"zero price", token, `{"title":"Show","price":0}`, http.StatusBadRequest, "price: Price must be greater than 0"},
-		{"negative price", token, `{"title":"Show","price":-10}`, http.StatusBadRequest, "price: Price must be greater than 0"},
-		{"price not a number", token, `{"title":"Show","price":"ten"}`, http.StatusBadRequest, "price: Price must be greater than 0"},
-		{"price of the wrong type", token, `{"title":"Show","price":{}}`, http.StatusBadRequest, "price: Price must be greater than 0"},
+		{"no price", token, `{"title":"Show"}`, http.StatusBadRequest, "price: Price must be between 0.50 and 999,999.99"},
+		{"zero price", token, `{"title":"Show","price":0}`, http.StatusBadRequest, "price: Price must be between 0.50 and 999,999.99"},
+		{"negative price", token, `{"title":"Show","price":-10}`, http.StatusBadRequest, "price: Price must be between 0.50 and 999,999.99"},
+		{"price not a number", token, `{"title":"Show","price":"ten"}`, http.StatusBadRequest, "price: Price must be between 0.50 and 999,999.99"},
+		{"price of the wrong type", token, `{"title":"Show","price":{}}`, http.StatusBadRequest, "price: Price must be between 0.50 and 999,999.99"},
 		{"price with 3 decimals", token, `{"title":"Show","price":10.005}`, http.StatusBadRequest, "price: Price must have at most 2 decimals"},
+		{"price below what Stripe charges", token, `{"title":"Show","price":0.49}`, http.StatusBadRequest, "price: Price must be between 0.50 and 999,999.99"},
+		{"price above what Stripe charges", token, `{"title":"Show","price":1000000}`, http.StatusBadRequest, "price: Price must be between 0.50 and 999,999.99"},
+		{"title too long", token, `{"title":"` + strings.Repeat("x", 201) + `","price":10}`, http.StatusBadRequest, "title: Title must be at most 200 characters"},
 		{"title of the wrong type", token, `{"title":5,"price":10}`, http.StatusBadRequest, "title: title must be a string"},
 		{"malformed JSON", token, `{"title":`, http.StatusBadRequest, "Request body is not valid JSON"},
 		{"not an object", token, `[1]`, http.StatusBadRequest, "Request body must be a JSON object"},
@@ -119,6 +122,30 @@ func TestCreateTicketRefuses(t *testing.T) {
 	}
 	if n := len(fx.sink.Events()); n != 0 {
 		t.Errorf("%d events published for refused tickets", n)
+	}
+}
+
+// TestCreateTicketWantsJSON: a ticket posted as a form or as text, as a
+// page of another site can make a browser do, is refused with 415 and
+// stores nothing; JSON with a charset is JSON.
+func TestCreateTicketWantsJSON(t *testing.T) {
+	fx := setup(t, nil)
+	token := functest.Session(t, "seller-1", "s@example.com")
+	post := func(contentType, body string) functest.Response {
+		return functest.Do(t, functest.Request{Method: http.MethodPost, URL: fx.url, Token: token, Body: body,
+			Header: http.Header{"Content-Type": {contentType}}})
+	}
+	for _, contentType := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
+		res := post(contentType, `{"title":"Show","price":10}`)
+		if res.Status != http.StatusUnsupportedMediaType || strings.Join(functest.Problems(t, res.Body), "|") != "Content-Type must be application/json" {
+			t.Errorf("%s: %d %s, want 415", contentType, res.Status, res.Body)
+		}
+	}
+	if n := len(fx.sink.Events()); n != 0 {
+		t.Errorf("%d tickets announced from bodies that are not JSON", n)
+	}
+	if res := post("application/json; charset=utf-8", `{"title":"Show","price":10}`); res.Status != http.StatusCreated {
+		t.Errorf("application/json; charset=utf-8: %d %s, want 201", res.Status, res.Body)
 	}
 }
 

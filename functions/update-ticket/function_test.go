@@ -97,8 +97,8 @@ func TestUpdateTicketChecksInOrder(t *testing.T) {
 	}{
 		{"no session, bad body, unknown ticket", "", unknown, invalid, http.StatusUnauthorized, "Not authorized"},
 		{"forged session", "x.y.z", mine.ID.Hex(), valid, http.StatusUnauthorized, "Not authorized"},
-		{"bad body, unknown ticket", token, unknown, invalid, http.StatusBadRequest, "title: Title is required|price: Price must be greater than 0"},
-		{"bad body, malformed id", token, "nope", invalid, http.StatusBadRequest, "title: Title is required|price: Price must be greater than 0"},
+		{"bad body, unknown ticket", token, unknown, invalid, http.StatusBadRequest, "title: Title is required|price: Price must be between 0.50 and 999,999.99"},
+		{"bad body, malformed id", token, "nope", invalid, http.StatusBadRequest, "title: Title is required|price: Price must be between 0.50 and 999,999.99"},
 		{"bad price, reserved ticket of another", token, held.ID.Hex(), `{"title":"New","price":1.234}`, http.StatusBadRequest, "price: Price must have at most 2 decimals"},
 		{"malformed JSON, unknown ticket", token, unknown, `{"title"`, http.StatusBadRequest, "Request body is not valid JSON"},
 		{"title of the wrong type", token, mine.ID.Hex(), `{"title":["x"],"price":10}`, http.StatusBadRequest, "title: title must be a string"},
