@@ -43,7 +43,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.mongo = client
 	f.tickets = tickets.NewStore(db)
 	f.outbox = f.tickets.Outbox(publisher)
-	// The ticket remembers the orders it released: no inbox needed.
+	// The domain remembers the orders it released: no inbox needed.
 	f.receiver = events.NewReceiver(f.release, nil)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil

@@ -3,17 +3,18 @@
 // event in the ticket's outbox.
 //
 // A ticket is reserved and released by the orders domain's events, which the
-// broker may deliver twice or out of order. The ticket therefore remembers
-// the orders it has released: a cancellation that arrives before its order's
-// creation is recorded, and the creation that arrives later is ignored rather
-// than reserving the ticket for an order that no longer exists.
+// broker may deliver twice or out of order. The domain therefore remembers
+// the orders it has released, one document each in the released collection
+// rather than in the ticket, whose size would grow with every cancellation:
+// a cancellation that arrives before its order's creation is recorded, and
+// the creation that arrives later, or again, is ignored rather than
+// reserving the ticket for an order that no longer exists.
 package tickets
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -35,9 +36,11 @@ type Ticket struct {
 	Version int64         `bson:"version"`
 	// OrderID is the order that holds the ticket, empty while it is for sale.
 	OrderID string `bson:"orderId,omitempty"`
-	// Released lists the orders whose cancellation the ticket has applied,
-	// so that their creation, should it arrive late, reserves nothing.
-	Released []string         `bson:"released,omitempty"`
+	// Releases counts the cancellations of orders that did not hold the
+	// ticket, which change nothing else of it: a reservation is written on
+	// condition that it is still the count read, so that such a
+	// cancellation cannot cross it unseen (see Release).
+	Releases int64            `bson:"releases"`
 	Outbox   []events.Pending `bson:"outbox,omitempty"`
 }
 
@@ -65,14 +68,15 @@ var (
 	ErrNotOwner = errors.New("ticket belongs to another user")
 )
 
-// Store keeps tickets in the tickets database.
+// Store keeps tickets, and the orders they released, in the tickets database.
 type Store struct {
-	coll *mongo.Collection
+	coll     *mongo.Collection
+	released *mongo.Collection
 }
 
 // NewStore returns the store of db.
 func NewStore(db *mongo.Database) *Store {
-	return &Store{coll: db.Collection("tickets")}
+	return &Store{coll: db.Collection("tickets"), released: db.Collection("released")}
 }
 
 // Outbox returns the outbox of the tickets collection.
@@ -113,7 +117,7 @@ func (s *Store) Available(ctx context.Context, after bson.ObjectID, limit int) (
 	opts := options.Find().
 		SetSort(bson.D{{Key: "_id", Value: 1}}).
 		SetLimit(int64(limit)).
-		SetProjection(bson.D{{Key: "outbox", Value: 0}, {Key: "released", Value: 0}})
+		SetProjection(bson.D{{Key: "outbox", Value: 0}})
 	cur, err := s.coll.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, fmt.Errorf("list tickets: %w", err)
@@ -148,7 +152,7 @@ func (s *Store) Edit(ctx context.Context, id, userID, title string, price money.
 
 // Reserve makes the ticket with ticketID held by orderID, on the order's
 // creation, and announces it with TicketUpdated. It changes nothing for an
-// order that already holds the ticket (a duplicate) or that the ticket has
+// order that already holds the ticket (a duplicate) or that has been
 // released (a creation that arrived after its cancellation). A ticket held by
 // another order is events.ErrEarly: that order's cancellation is on its way.
 func (s *Store) Reserve(ctx context.Context, ticketID, orderID, source string, now time.Time) (*Ticket, error) {
@@ -157,44 +161,67 @@ func (s *Store) Reserve(ctx context.Context, ticketID, orderID, source string, n
 		return nil, ErrNotFound
 	}
 	return s.change(ctx, oid, func(t *Ticket) (bson.D, bson.D, error) {
+		if t.OrderID == orderID {
+			return nil, nil, nil
+		}
+		released, err := s.wasReleased(ctx, orderID)
 		switch {
-		case t.OrderID == orderID, slices.Contains(t.Released, orderID):
+		case err != nil:
+			return nil, nil, err
+		case released:
 			return nil, nil, nil
 		case t.OrderID != "":
 			return nil, nil, fmt.Errorf("ticket %s is held by order %s, not %s: %w", ticketID, t.OrderID, orderID, events.ErrEarly)
 		}
 		t.OrderID = orderID
 		update, err := t.updated(source, now)
-		// Releasing an order that has not reserved the ticket does not change
-		// its version, so the version alone cannot tell that it happened.
-		notReleased := bson.D{{Key: "released", Value: bson.D{{Key: "$ne", Value: orderID}}}}
-		return notReleased, update, err
+		// A count not yet stored is 0 (null matches a missing field).
+		sameReleases := bson.D{{Key: "releases", Value: bson.D{{Key: "$in", Value: bson.A{t.Releases, nil}}}}}
+		if t.Releases != 0 {
+			sameReleases = bson.D{{Key: "releases", Value: t.Releases}}
+		}
+		return sameReleases, update, err
 	})
 }
 
 // Release frees the ticket with ticketID from orderID, on the order's
-// cancellation, and announces it with TicketUpdated. It only remembers the
-// order, changing nothing visible, when the order does not hold the ticket:
-// its creation has not arrived yet, and will be ignored when it does.
-// Releasing an order twice changes nothing.
+// cancellation, and announces it with TicketUpdated. The order is
+// remembered first, so that a reservation for it that reads the ticket from
+// then on ignores it; one that read the ticket before and is still to write
+// fails its condition, since Release then changes the ticket either way: it
+// frees it, or, for an order that does not hold it, counts the release. That
+// is all it changes when the order's creation has not arrived yet: it will
+// be ignored when it does. Releasing an order twice changes nothing visible.
 func (s *Store) Release(ctx context.Context, ticketID, orderID, source string, now time.Time) (*Ticket, error) {
 	oid, err := bson.ObjectIDFromHex(ticketID)
 	if err != nil {
 		return nil, ErrNotFound
 	}
+	_, err = s.released.InsertOne(ctx, bson.D{{Key: "_id", Value: orderID}, {Key: "ticketId", Value: oid}})
+	if err != nil && !mongodb.IsDuplicateKey(err) {
+		return nil, fmt.Errorf("remember order %s released from ticket %s: %w", orderID, ticketID, err)
+	}
 	return s.change(ctx, oid, func(t *Ticket) (bson.D, bson.D, error) {
-		if slices.Contains(t.Released, orderID) {
-			return nil, nil, nil
-		}
-		remember := bson.E{Key: "$addToSet", Value: bson.D{{Key: "released", Value: orderID}}}
-		t.Released = append(t.Released, orderID)
 		if t.OrderID != orderID {
-			return nil, bson.D{remember}, nil
+			t.Releases++
+			return nil, bson.D{{Key: "$inc", Value: bson.D{{Key: "releases", Value: 1}}}}, nil
 		}
 		t.OrderID = ""
 		update, err := t.updated(source, now)
-		return nil, append(update, remember), err
+		return nil, update, err
 	})
+}
+
+// wasReleased reports whether orderID has been released.
+func (s *Store) wasReleased(ctx context.Context, orderID string) (bool, error) {
+	err := s.released.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Err()
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("find released order %s: %w", orderID, err)
+	}
+	return true, nil
 }
 
 // change reads the ticket with id and writes what decide makes of it, on

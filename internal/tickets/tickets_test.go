@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
@@ -125,6 +126,65 @@ func TestCancellationBeforeCreationLeavesTicketFree(t *testing.T) {
 	}
 }
 
+// TestTicketDoesNotGrowWithCancellations orders and cancels one ticket over
+// and over: the ticket stays the same size, and the creation of any of
+// those orders, delivered again, still reserves nothing.
+func TestTicketDoesNotGrowWithCancellations(t *testing.T) {
+	db := testenv.Mongo(t)
+	s := tickets.NewStore(db)
+	tk := newTicket(t, s)
+	size := func() int {
+		t.Helper()
+		raw, err := db.Collection("tickets").FindOne(t.Context(), bson.D{{Key: "_id", Value: tk.ID}},
+			options.FindOne().SetProjection(bson.D{{Key: "outbox", Value: 0}})).Raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(raw)
+	}
+	const orders = 30
+	var after1 int
+	for i := range orders {
+		order := fmt.Sprint("order-", i)
+		if _, err := s.Reserve(t.Context(), tk.ID.Hex(), order, source, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Release(t.Context(), tk.ID.Hex(), order, source, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			after1 = size()
+		}
+	}
+	if got := size(); got != after1 {
+		t.Errorf("the ticket is %d bytes after %d cancellations, %d after one", got, orders, after1)
+	}
+	for i := range orders {
+		late, err := s.Reserve(t.Context(), tk.ID.Hex(), fmt.Sprint("order-", i), source, time.Now())
+		if err != nil || late.OrderID != "" || late.Version != 2*orders {
+			t.Fatalf("creation of cancelled order-%d again: %+v, %v; want the ticket free at version %d", i, late, err, 2*orders)
+		}
+	}
+}
+
+// TestTicketStoredWithoutReleasesIsReserved: a ticket stored before
+// releases were counted, with no count at all, reserves as one at 0.
+func TestTicketStoredWithoutReleasesIsReserved(t *testing.T) {
+	db := testenv.Mongo(t)
+	s := tickets.NewStore(db)
+	id := bson.NewObjectID()
+	if _, err := db.Collection("tickets").InsertOne(t.Context(), bson.D{{Key: "_id", Value: id}, {Key: "title", Value: "Old"},
+		{Key: "price", Value: 1000}, {Key: "userId", Value: "seller"}, {Key: "version", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	got, err := s.Reserve(ctx, id.Hex(), "order-a", source, time.Now())
+	if err != nil || got.OrderID != "order-a" || got.Version != 1 {
+		t.Errorf("reserve: %+v, %v; want order-a at version 1", got, err)
+	}
+}
+
 func TestReservationOfHeldTicketIsEarlyUntilReleased(t *testing.T) {
 	s := tickets.NewStore(testenv.Mongo(t))
 	tk := newTicket(t, s)
@@ -191,8 +251,8 @@ func TestAvailablePagesSkipReservedTickets(t *testing.T) {
 		}
 		for _, tk := range page {
 			got = append(got, tk.ID.Hex())
-			if tk.Outbox != nil || tk.Released != nil {
-				t.Errorf("listed ticket carries its outbox or released orders: %+v", tk)
+			if tk.Outbox != nil {
+				t.Errorf("listed ticket carries its outbox: %+v", tk)
 			}
 		}
 		if len(page) < 2 {
