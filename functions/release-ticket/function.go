@@ -19,8 +19,8 @@ import (
 
 // Function frees an order's ticket when the order is cancelled, if that
 // order still holds it, and announces it with ticketing.ticket.updated. A
-// cancellation that arrives before its order's creation is remembered on the
-// ticket, so that the creation, when it comes, reserves nothing.
+// cancelled order is remembered, so that its creation, should it come late
+// or again, reserves nothing.
 type Function struct {
 	mongo    *mongo.Client
 	tickets  *tickets.Store
