@@ -149,6 +149,29 @@ func TestScaleToZeroAndBack(t *testing.T) {
 	}
 }
 
+// TestForwardedForIsThePeer: devstack is the gateway of its functions, and
+// sets X-Forwarded-For to the address a request came from, dropping what
+// the client sent, so that a function's limits per client address (the
+// first hop) cannot be dodged by a client that names another address.
+func TestForwardedForIsThePeer(t *testing.T) {
+	svc := serve(t, time.Minute)
+	req, err := http.NewRequest(http.MethodGet, svc.URL()+"forwarded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Add("X-Forwarded-For", "203.0.113.66")
+	req.Header.Add("X-Forwarded-For", "198.51.100.1, 192.0.2.1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if got := string(body); got != "[127.0.0.1]" {
+		t.Errorf("the function got X-Forwarded-For %s, want only the peer, [127.0.0.1]", got)
+	}
+}
+
 func TestProcessListensOnLoopbackOnly(t *testing.T) {
 	svc := serve(t, time.Minute)
 	code, body := get(t, svc, "/")

@@ -38,6 +38,9 @@ func main() {
 	})
 	mux.HandleFunc("/release", func(w http.ResponseWriter, r *http.Request) { close(release) })
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(2) })
+	mux.HandleFunc("/forwarded", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Values("X-Forwarded-For"))
+	})
 
 	srv := &http.Server{Addr: addr, Handler: mux}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
