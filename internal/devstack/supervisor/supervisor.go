@@ -248,6 +248,9 @@ func (s *Service) proxy(addr string) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			// Rewrite has dropped the client's X-Forwarded-For: the functions
+			// take its first hop for the client's address, as the gateway
+			// in front of them sets it (ratelimit.ClientAddress).
 			pr.SetXForwarded()
 		},
 		Transport:  s.transport,
