@@ -352,6 +352,7 @@ func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fx.url, strings.NewReader(payBody(orderID, "tok_visa")))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+functest.Session(t, "buyer-1", "buyer@example.com"))
 	gaveUp := make(chan error, 1)
 	go func() {
