@@ -3,6 +3,7 @@ package ticketing
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -66,6 +67,27 @@ func TestShippedPackagesImportNoTooling(t *testing.T) {
 			if tooling(imp) {
 				t.Errorf("%s imports %s: a package the functions link must not depend on local tooling", p.ImportPath, imp)
 			}
+		}
+	}
+}
+
+// A binary left by `go build ./functions/<name>` at the root is easy to
+// commit by mistake, and it stays in the history for good.
+func TestNoBinaryIsCommitted(t *testing.T) {
+	out, err := exec.Command("git", "ls-files", "-z").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err) // a release tarball has no index to check
+	}
+	for _, name := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		f, err := os.Open(name)
+		if err != nil {
+			continue // deleted in the work tree
+		}
+		head := make([]byte, 4)
+		n, _ := io.ReadFull(f, head)
+		f.Close()
+		if n == 4 && string(head) == "\x7fELF" {
+			t.Errorf("%s is an executable: build into bin/ (ignored) or a temporary folder, not the tree", name)
 		}
 	}
 }
