@@ -33,13 +33,14 @@ func New() *Function { return &Function{} }
 // Start reads the configuration and opens the database client.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "orders")
+	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo = client
 	f.orders = orders.NewStore(db)
 	// No inbox: completing is idempotent on its own.
-	f.receiver = events.NewReceiver(f.complete, nil)
+	f.receiver = events.NewReceiver(keys, f.complete, nil)
 	return nil
 }
 

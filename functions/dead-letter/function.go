@@ -28,13 +28,14 @@ func New() *Function { return &Function{} }
 // Start opens the database.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "deadletters")
+	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo = client
 	f.letters = deadletters.NewStore(db)
 	// No inbox: keeping a letter twice only counts its deaths.
-	f.receiver = events.NewReceiver(f.keep, nil)
+	f.receiver = events.NewReceiver(keys, f.keep, nil)
 	return nil
 }
 

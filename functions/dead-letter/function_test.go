@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/deadletters"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -29,6 +27,9 @@ func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := p.Event()
+	if err := functest.Keys(t).Sign(&dead); err != nil { // as create-order published it
+		t.Fatal(err)
+	}
 	dead.SetExtension(deadletters.ErrorDest, "http://reserve-ticket.ticketing.svc.cluster.local")
 	dead.SetExtension(deadletters.ErrorCode, "503")
 	dead.SetExtension(deadletters.ErrorData, base64.StdEncoding.EncodeToString([]byte("database unavailable")))
@@ -74,6 +75,10 @@ func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
 			t.Errorf("the replayed event still carries %s", name)
 		}
 	}
+	// The consumers accept it: it carries create-order's signature.
+	if err := functest.Keys(t).Verify(replayed); err != nil {
+		t.Errorf("the replayed event is not the signed event: %v", err)
+	}
 	if listed := run("list"); strings.Contains(listed, p.ID) {
 		t.Errorf("a replayed letter is still listed as pending:\n%s", listed)
 	}
@@ -85,21 +90,35 @@ func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
 func TestDeadLetterDatabaseDownIsRetried(t *testing.T) {
 	env := functest.Env(t, map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "MONGODB_TIMEOUT": "200ms"})
 	url := functest.Start(t, "POST /", New(), env)
-	e := cloudevents.NewEvent()
-	e.SetID("x")
-	e.SetType("anything")
-	e.SetSource("/test")
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{}`))
-	req.Header.Set("Ce-Id", e.ID())
-	req.Header.Set("Ce-Type", e.Type())
-	req.Header.Set("Ce-Source", e.Source())
-	req.Header.Set("Ce-Specversion", "1.0")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	e := functest.Event(t, "create-order", "o1", events.OrderCreated{ID: "o1"})
+	if status := functest.Deliver(t, url, e); status != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503 so that the broker keeps the letter", status)
+	}
+}
+
+// TestDeadLetterRefusesForgedLetters: a letter that no function of the
+// system signed is not kept, so nobody can slip an event into the store
+// for an operator to replay.
+func TestDeadLetterRefusesForgedLetters(t *testing.T) {
+	env := functest.Env(t, nil)
+	url := functest.Start(t, "POST /", New(), env)
+	e := functest.Event(t, "charge", "o1", events.ChargeCreated{OrderID: "o1"})
+	e.SetExtension(deadletters.ErrorDest, "http://complete-order.ticketing.svc.cluster.local")
+	e.SetExtension(deadletters.ErrorCode, "503")
+	for name, status := range map[string]int{
+		"unsigned": functest.DeliverUnsigned(t, url, e),
+		"forged":   functest.DeliverForged(t, url, e),
+	} {
+		if status != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403", name, status)
+		}
+	}
+	var out bytes.Buffer
+	cmdEnv := map[string]string{"MONGODB_URI": env["MONGODB_URI"], "MONGODB_DATABASE": env["MONGODB_DATABASE"]}
+	if err := deadletters.Command(context.Background(), []string{"list"}, config.FromMap(cmdEnv), &out); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("status %d, want 503 so that the broker keeps the letter", resp.StatusCode)
+	if strings.Contains(out.String(), e.ID()) {
+		t.Errorf("a forged letter was kept:\n%s", out.String())
 	}
 }

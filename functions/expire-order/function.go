@@ -35,6 +35,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "orders")
 	publisher := events.PublisherFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
+	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.orders = orders.NewStore(db)
 	f.outbox = f.orders.Outbox(publisher)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
-	f.receiver = events.NewReceiver(f.expire, mongodb.NewInbox(db, "expire-order"))
+	f.receiver = events.NewReceiver(keys, f.expire, mongodb.NewInbox(db, "expire-order"))
 	return nil
 }
 

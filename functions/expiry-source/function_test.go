@@ -22,6 +22,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -36,7 +37,8 @@ func TestMain(m *testing.M) {
 
 func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 	expired := make(chan cloudevents.Event, 10)
-	sink := httptest.NewServer(events.NewReceiver(func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	// The consumers' receiver: it takes only what the source signed.
+	sink := httptest.NewServer(events.NewReceiver(functest.Keys(t), func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 		expired <- e
 		return nil, nil
 	}, nil))
@@ -51,6 +53,7 @@ func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 		"K_SERVICE=expiry-source",
 		"REDIS_URL="+testenv.RedisURL(t),
 		"K_SINK="+sink.URL,
+		events.KeysVariable+"="+functest.EventKey,
 		"EXPIRY_KEY_PREFIX="+prefix,
 		"EXPIRY_SWEEP_INTERVAL=100ms",
 	)

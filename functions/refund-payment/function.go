@@ -32,6 +32,7 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "payments")
 	stripe := payments.StripeFromEnv(cfg)
+	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	// It publishes nothing: a refund is recorded on the payment.
 	f.payments = payments.NewProcessor(payments.NewStore(db), stripe, nil, events.Source("refund-payment"))
 	// No inbox: closing and refunding are idempotent on their own.
-	f.receiver = events.NewReceiver(f.refund, nil)
+	f.receiver = events.NewReceiver(keys, f.refund, nil)
 	return nil
 }
 

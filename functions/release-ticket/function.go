@@ -37,6 +37,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "tickets")
 	publisher := events.PublisherFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
+	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.tickets = tickets.NewStore(db)
 	f.outbox = f.tickets.Outbox(publisher)
 	// The domain remembers the orders it released: no inbox needed.
-	f.receiver = events.NewReceiver(f.release, nil)
+	f.receiver = events.NewReceiver(keys, f.release, nil)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }

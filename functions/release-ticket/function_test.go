@@ -151,6 +151,7 @@ func TestReleaseTicketDropsEventsThatCanNeverApply(t *testing.T) {
 	}
 	wrongType := orderCancelled(t, bson.NewObjectID().Hex(), bson.NewObjectID().Hex())
 	wrongType.SetType(events.TypeOrderCreated)
+	wrongType.SetSource(events.Source("create-order"))
 	if status := functest.Deliver(t, fx.url, wrongType); status != http.StatusBadRequest {
 		t.Errorf("wrong type: status %d, want 400 (dropped)", status)
 	}

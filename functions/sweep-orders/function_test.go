@@ -41,6 +41,10 @@ func TestSweepPublishesWhatACrashLeftInTheOrdersOutbox(t *testing.T) {
 	}
 	got := sink.Events()
 	if len(got) != 1 || got[0].ID() != o.Outbox[0].ID || got[0].Type() != events.TypeOrderCreated {
-		t.Errorf("published %d events, want the pending order.created %s once", len(got), o.Outbox[0].ID)
+		t.Fatalf("published %d events, want the pending order.created %s once", len(got), o.Outbox[0].ID)
+	}
+	// Published by the sweep, it carries the signature of its source.
+	if err := functest.Keys(t).Verify(got[0]); err != nil {
+		t.Errorf("the swept event is not signed: %v", err)
 	}
 }

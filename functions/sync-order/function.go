@@ -31,12 +31,13 @@ func New() *Function { return &Function{} }
 // Start reads the configuration and opens the database client.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "payments")
+	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo = client
 	f.payments = payments.NewStore(db)
-	f.receiver = events.NewReceiver(f.apply, mongodb.NewInbox(db, "sync-order"))
+	f.receiver = events.NewReceiver(keys, f.apply, mongodb.NewInbox(db, "sync-order"))
 	return nil
 }
 

@@ -31,12 +31,13 @@ func New() *Function { return &Function{} }
 // Start reads the configuration and opens the database client.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "orders")
+	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo = client
 	f.orders = orders.NewStore(db)
-	f.receiver = events.NewReceiver(f.apply, mongodb.NewInbox(db, "sync-ticket"))
+	f.receiver = events.NewReceiver(keys, f.apply, mongodb.NewInbox(db, "sync-ticket"))
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,21 +22,12 @@ func setup(t *testing.T) (url string, store *orders.Store) {
 	return url, orders.NewStore(functest.Database(t, env))
 }
 
-func event(t *testing.T, data events.Data, subject string) cloudevents.Event {
-	t.Helper()
-	p, err := events.NewPending("/functions/update-ticket", subject, data, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Event()
-}
-
 func created(t *testing.T, id string, title string, price money.Cents) cloudevents.Event {
-	return event(t, events.TicketCreated{ID: id, Title: title, Price: price, UserID: "seller-1"}, id)
+	return functest.Event(t, "create-ticket", id, events.TicketCreated{ID: id, Title: title, Price: price, UserID: "seller-1"})
 }
 
 func updated(t *testing.T, id string, version int64, title string, price money.Cents) cloudevents.Event {
-	return event(t, events.TicketUpdated{ID: id, Version: version, Title: title, Price: price, UserID: "seller-1"}, id)
+	return functest.Event(t, "update-ticket", id, events.TicketUpdated{ID: id, Version: version, Title: title, Price: price, UserID: "seller-1"})
 }
 
 func copyOf(t *testing.T, store *orders.Store, id string) string {
@@ -122,7 +112,7 @@ func TestSyncTicketEarlyEventsWaitForTheirPredecessor(t *testing.T) {
 
 func TestSyncTicketDropsEventsThatCanNeverApply(t *testing.T) {
 	url, _ := setup(t)
-	wrongType := event(t, events.OrderCancelled{ID: "x"}, "x")
+	wrongType := functest.Event(t, "cancel-order", "x", events.OrderCancelled{ID: "x"})
 	malformedID := created(t, "nope", "Concert", 2000)
 	malformedData := created(t, bson.NewObjectID().Hex(), "Concert", 2000)
 	malformedData.DataEncoded = []byte(`{"version":"zero"}`)

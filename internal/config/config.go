@@ -40,8 +40,17 @@ func (e *Env) get(name string) (string, bool) {
 	return v, ok && v != ""
 }
 
+// fail records a problem once, however many constructors read the same
+// variable (a function that publishes and receives events reads its keys
+// twice).
 func (e *Env) fail(name, format string, args ...any) {
-	e.errs = append(e.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	err := fmt.Errorf("%s: "+format, append([]any{name}, args...)...)
+	for _, seen := range e.errs {
+		if seen.Error() == err.Error() {
+			return
+		}
+	}
+	e.errs = append(e.errs, err)
 }
 
 // Require returns the value of name and records an error when it is unset or empty.

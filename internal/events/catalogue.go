@@ -8,6 +8,9 @@
 package events
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 
 	"github.com/ticketing-on-knative/ticketing/internal/money"
@@ -41,6 +44,28 @@ var Catalogue = map[string]Data{
 	TypeOrderCancelled: OrderCancelled{},
 	TypeOrderExpired:   OrderExpired{},
 	TypeChargeCreated:  ChargeCreated{},
+}
+
+// Emitters lists, for every type of the catalogue, the functions that
+// decide events of it: an event of the type has the source of one of them.
+// Only such events are signed (Keys.Sign), and a Trigger on a type that one
+// function emits filters on that function's source too (deploy/ checks it).
+var Emitters = map[string][]string{
+	TypeUserCreated:    {"signup"},
+	TypeUserUpdated:    {"update-user"},
+	TypeTicketCreated:  {"create-ticket"},
+	TypeTicketUpdated:  {"update-ticket", "reserve-ticket", "release-ticket"},
+	TypeOrderCreated:   {"create-order"},
+	TypeOrderCancelled: {"cancel-order", "expire-order"},
+	TypeOrderExpired:   {"expiry-source"},
+	TypeChargeCreated:  {"charge", "sweep-payments"},
+}
+
+// emitted reports whether an event of type typ from source is one the
+// catalogue defines.
+func emitted(typ, source string) bool {
+	function, ok := strings.CutPrefix(source, Source(""))
+	return ok && slices.Contains(Emitters[typ], function)
 }
 
 // Source is the CloudEvents source of events decided by the named function.

@@ -38,34 +38,82 @@ type Inbox interface {
 	Record(ctx context.Context, key string) error
 }
 
-// Receiver turns a Handler into an HTTP subscriber of the broker. It accepts
-// binary and structured mode, skips events its inbox has already recorded,
-// and answers with the status codes that drive the broker's retries:
-// 2xx done or duplicate, 409 early, 503 a dependency down, 400 never.
+// MaxBodyBytes bounds the body of an event a Receiver reads. The
+// catalogue's events are a few hundred bytes; a dead letter is the same
+// event.
+const MaxBodyBytes = 64 << 10
+
+// PingType is the type of the events a PingSource sends. They are not
+// signed: a Receiver accepts them only for a handler that is harmless to
+// run any number of times (NewPingReceiver).
+const PingType = "dev.knative.sources.ping"
+
+// Receiver turns a Handler into an HTTP subscriber of the broker. It reads
+// binary and structured mode, refuses what it cannot authenticate, skips
+// events its inbox has already recorded, and answers with the status codes
+// that drive the broker's retries: 2xx done or duplicate, 409 early, 503 a
+// dependency down, and a 4xx the broker drops for an event that no retry
+// would help. Its answers never carry an error's text: that goes to the log.
 type Receiver struct {
 	handle Handler
 	inbox  Inbox
+	keys   *Keys                         // verify events and sign replies; nil for a ping receiver
+	accept func(cloudevents.Event) error // nil: the event may be handled
 }
 
-// NewReceiver returns a Receiver for h. A nil inbox dedupes nothing, for
+// NewReceiver returns a Receiver for h that accepts only events signed with
+// one of keys (KeysFromEnv, read in Start), and signs h's replies. A nil inbox dedupes nothing, for
 // handlers that are idempotent on their own.
-func NewReceiver(h Handler, inbox Inbox) *Receiver {
-	return &Receiver{handle: h, inbox: inbox}
+func NewReceiver(keys *Keys, h Handler, inbox Inbox) *Receiver {
+	return &Receiver{handle: h, inbox: inbox, keys: keys, accept: func(e cloudevents.Event) error {
+		if keys == nil {
+			return fmt.Errorf("%w: the receiver has no keys", ErrSignature)
+		}
+		return keys.Verify(e)
+	}}
+}
+
+// NewPingReceiver returns a Receiver for a handler that a PingSource
+// drives, such as an outbox sweep. PingSource events carry no signature, so
+// it accepts them unsigned, and nothing else: whoever can send one can only
+// make the handler run once more, which must be harmless. h may not reply.
+func NewPingReceiver(h Handler) *Receiver {
+	return &Receiver{handle: h, accept: func(e cloudevents.Event) error {
+		if e.Type() != PingType {
+			return fmt.Errorf("%w: a sweep accepts only %s events, not %s", ErrSignature, PingType, e.Type())
+		}
+		return nil
+	}}
 }
 
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	log := logging.FromContext(ctx)
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	e, err := binding.ToEvent(ctx, cehttp.NewMessageFromHttpRequest(r))
 	if err == nil {
 		err = e.Validate()
 	}
-	if err != nil {
-		logging.FromContext(ctx).Warn("not a valid CloudEvent", "error", err.Error())
-		http.Error(w, "not a valid CloudEvent: "+err.Error(), http.StatusBadRequest)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		log.Warn("event refused: body too large", "limit", MaxBodyBytes)
+		answer(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Event body is larger than %d bytes", MaxBodyBytes))
+		return
+	case err != nil:
+		log.Warn("event refused: not a valid CloudEvent", "error", err.Error())
+		answer(w, http.StatusBadRequest, "Not a valid CloudEvent")
 		return
 	}
-	log := logging.FromContext(ctx).With("event_type", e.Type(), "event_id", e.ID(), "event_source", e.Source(), "event_subject", e.Subject())
+	log = log.With("event_type", e.Type(), "event_id", e.ID(), "event_source", e.Source(), "event_subject", e.Subject())
 	ctx = logging.WithLogger(ctx, log)
+	if err := rc.accept(*e); err != nil {
+		// 403 is final for the broker: a forgery is not retried, nor kept
+		// as a dead letter for someone to replay.
+		log.Warn("event refused: it is not authenticated", "error", err.Error(), "remote_addr", r.RemoteAddr)
+		answer(w, http.StatusForbidden, "Event not authenticated")
+		return
+	}
 	key := e.Source() + " " + e.ID()
 
 	if rc.inbox != nil {
@@ -81,6 +129,9 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply, err := rc.handle(ctx, *e)
+	if err == nil && reply != nil {
+		err = rc.sign(reply)
+	}
 	if err != nil {
 		rc.fail(ctx, w, err)
 		return
@@ -102,21 +153,37 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// sign signs a reply, which the broker publishes as it is.
+func (rc *Receiver) sign(reply *cloudevents.Event) error {
+	if rc.keys == nil {
+		return fmt.Errorf("reply %s: this receiver cannot sign replies", reply.ID())
+	}
+	return rc.keys.Sign(reply)
+}
+
+// fail answers err with the status that tells the broker what to do, and
+// a message that names the outcome but not the error, which may say what
+// the function's dependencies are, where, or as whom.
 func (rc *Receiver) fail(ctx context.Context, w http.ResponseWriter, err error) {
 	log := logging.FromContext(ctx)
 	var perm permanentError
 	switch {
 	case errors.Is(err, ErrEarly):
 		log.Info("event arrived early; asking the broker to retry", "error", err.Error())
-		http.Error(w, err.Error(), http.StatusConflict)
+		answer(w, http.StatusConflict, "Event arrived before the version it follows")
 	case errors.As(err, &perm):
 		log.Error("dropping event that can never be processed", "error", err.Error())
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		answer(w, http.StatusBadRequest, "Event can never be processed")
 	case httpapi.Unavailable(err):
 		log.Warn("dependency unavailable; asking the broker to retry", "error", err.Error())
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		answer(w, http.StatusServiceUnavailable, "Service unavailable, please try again")
 	default:
 		log.Error("event failed", "error", err.Error())
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		answer(w, http.StatusInternalServerError, "Something went wrong")
 	}
+}
+
+// answer writes a status with a message in the error shape of API.md.
+func answer(w http.ResponseWriter, status int, message string) {
+	httpapi.WriteJSON(w, status, map[string]any{"errors": []httpapi.Problem{{Message: message}}})
 }

@@ -37,8 +37,13 @@ import (
 // JWTKey signs the sessions of function tests.
 const JWTKey = "functest-jwt-key"
 
+// EventKey signs the events of function tests: the functions' publishers
+// sign with it and their receivers accept what it signed (Event, Deliver).
+const EventKey = "functest-event-signing-key-0123456789"
+
 // Env is a function's configuration for a test: a database of its own on
-// the test MongoDB, the test Redis, a JWT key, plus vars.
+// the test MongoDB, the test Redis, a JWT key, the event signing key, plus
+// vars.
 func Env(t testing.TB, vars map[string]string) map[string]string {
 	t.Helper()
 	env := map[string]string{
@@ -52,6 +57,7 @@ func Env(t testing.TB, vars map[string]string) map[string]string {
 		// its own attempts.
 		"RATE_LIMIT_KEY_PREFIX": "t_" + testenv.Name(),
 	}
+	env[events.KeysVariable] = EventKey
 	for k, v := range vars {
 		env[k] = v
 	}
@@ -257,19 +263,70 @@ func Problems(t testing.TB, body string) []string {
 }
 
 // Event returns a new event of the catalogue, as the function named by
-// source would publish it about subject.
+// source would publish it about subject, signed with EventKey.
 func Event(t testing.TB, source, subject string, data events.Data) cloudevents.Event {
 	t.Helper()
 	p, err := events.NewPending(events.Source(source), subject, data, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Event()
+	e := p.Event()
+	sign(t, EventKey, &e)
+	return e
 }
 
-// Deliver posts e to url as the broker does, in binary mode, and returns the
-// status of the answer.
+// Keys returns the keys of EventKey, to sign or verify as the functions do.
+func Keys(t testing.TB) *events.Keys {
+	t.Helper()
+	return keys(t, EventKey)
+}
+
+func keys(t testing.TB, key string) *events.Keys {
+	t.Helper()
+	k, err := events.ParseKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func sign(t testing.TB, key string, e *cloudevents.Event) {
+	t.Helper()
+	if err := keys(t, key).Sign(e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Deliver signs e with EventKey and posts it to url as the broker does, in
+// binary mode, and returns the status of the answer.
 func Deliver(t testing.TB, url string, e cloudevents.Event) int {
+	t.Helper()
+	e = e.Clone() // copies of an Event share its attributes
+	sign(t, EventKey, &e)
+	return post(t, url, e)
+}
+
+// DeliverUnsigned posts e without a signature, as anyone who can reach the
+// function could, and returns the status of the answer.
+func DeliverUnsigned(t testing.TB, url string, e cloudevents.Event) int {
+	t.Helper()
+	e = e.Clone()
+	e.SetExtension(events.SignatureExtension, nil)
+	return post(t, url, e)
+}
+
+// DeliverForged posts e signed with a key the functions of a test do not
+// hold, as someone who made up a key would, and returns the status of the
+// answer.
+func DeliverForged(t testing.TB, url string, e cloudevents.Event) int {
+	t.Helper()
+	e = e.Clone()
+	sign(t, "a-key-that-is-not-the-functions-key-0123456789", &e)
+	return post(t, url, e)
+}
+
+// post posts e to url as it is, in binary mode.
+func post(t testing.TB, url string, e cloudevents.Event) int {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, nil)
 	if err != nil {
@@ -319,16 +376,16 @@ func Process(t testing.TB, function string, env map[string]string) (string, *exe
 	return "", nil
 }
 
-// Ping sends url the event a PingSource sends, in binary mode, and returns
-// the status of the answer.
+// Ping sends url the event a PingSource sends, unsigned and in binary mode,
+// and returns the status of the answer.
 func Ping(t testing.TB, url string) int {
 	t.Helper()
 	e := cloudevents.NewEvent()
 	e.SetID(fmt.Sprint(time.Now().UnixNano()))
-	e.SetType("dev.knative.sources.ping")
+	e.SetType(events.PingType)
 	e.SetSource("/apis/v1/namespaces/ticketing/pingsources/test")
 	if err := e.SetData(cloudevents.ApplicationJSON, map[string]any{}); err != nil {
 		t.Fatal(err)
 	}
-	return Deliver(t, url, e)
+	return post(t, url, e)
 }

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
+	"github.com/ticketing-on-knative/ticketing/internal/orders"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+)
+
+// TestExpireOrderRefusesForgedExpiries: an expiry the expiry source did not
+// sign cancels nothing, and announces nothing.
+func TestExpireOrderRefusesForgedExpiries(t *testing.T) {
+	fx := setup(t)
+	o := fx.order(t)
+	e := functest.Event(t, "expiry-source", o.ID.Hex(), events.OrderExpired{OrderID: o.ID.Hex(), ExpiresAt: jsontime.Of(time.Now())})
+	for name, status := range map[string]int{
+		"unsigned":            functest.DeliverUnsigned(t, fx.url, e),
+		"signed with a guess": functest.DeliverForged(t, fx.url, e),
+	} {
+		if status != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403", name, status)
+		}
+	}
+	if status, version := fx.status(t, o.ID); status != orders.StatusCreated || version != 0 {
+		t.Errorf("after forged expiries the order is %s v%d, want created v0", status, version)
+	}
+	for _, e := range fx.sink.Events() {
+		if e.Type() == events.TypeOrderCancelled {
+			t.Errorf("a forged expiry announced %s %s", e.Type(), e.Subject())
+		}
+	}
+}
