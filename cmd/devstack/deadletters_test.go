@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/deadletters"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -54,6 +57,19 @@ func deadLettersScenario(t *testing.T, s *devstacktest.Stack, flaky *devstacktes
 		}
 		if e.ID() != letter.ID || e.Source() != letter.Source || e.Type() != letter.Type {
 			t.Errorf("replayed %s, want the event of letter %+v", e, letter)
+		}
+		// As signup signed it with the key devstack made, so that the
+		// handlers accept it again.
+		key, err := os.ReadFile(filepath.Join(s.Data, "event-key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := events.ParseKeys(string(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := keys.Verify(e.Event); err != nil {
+			t.Errorf("the replayed event does not carry signup's signature: %v", err)
 		}
 		break
 	}

@@ -17,8 +17,9 @@ import (
 // Admit runs on every object what the cluster's admission webhooks run when
 // `kubectl apply` creates it: Knative's SetDefaults and Validate (the same
 // code as Knative's webhooks, here under apis.WithinCreate), what
-// eventing-rabbitmq's webhook adds for its Broker and Triggers, and for the
-// HTTPRoutes the rules of Gateway API's CRD schema (httproute.go). It works
+// eventing-rabbitmq's webhook adds for its Broker and Triggers, for the
+// HTTPRoutes the rules of Gateway API's CRD schema (httproute.go), and for a
+// NetworkPolicy the API server's validation (security.go). It works
 // on copies: the project's rules read the objects as they are written.
 func (set *Set) Admit() []Problem {
 	ctx := apis.WithinCreate(context.Background())
@@ -39,6 +40,11 @@ func (set *Set) Admit() []Problem {
 	}
 	for _, o := range set.HTTPRoutes {
 		problems = appendInvalid(problems, o, "Gateway API schema", validateHTTPRoute(o.Value))
+	}
+	for _, o := range set.NetworkPolicies {
+		if errs := validateNetworkPolicy(o.Value); len(errs) > 0 {
+			problems = append(problems, Problem{File: o.File, Object: o.String(), Rule: "Kubernetes validation", Detail: fieldErrors(errs)})
+		}
 	}
 	return problems
 }

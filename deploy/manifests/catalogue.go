@@ -13,20 +13,28 @@ import (
 )
 
 // catalogueDir holds the event catalogue: the map Catalogue, keyed by the
-// event types Triggers may filter on.
+// event types Triggers may filter on, and the map Emitters, which names
+// the functions that emit each type.
 const catalogueDir = "internal/events"
 
-// eventTypes reads the keys of the catalogue from its source. Reading it,
-// rather than importing package events, keeps this module free of the
-// functions' module: with it, every dependency the functions add would
-// have to agree with the versions ko and Knative's modules need.
-func eventTypes(fsys fs.FS) (map[string]bool, error) {
+// catalogue is what the rules know of the event catalogue.
+type catalogue struct {
+	types    map[string]bool
+	emitters map[string][]string // by type, the functions whose source events of it have
+}
+
+// readCatalogue reads the keys of Catalogue and the map Emitters from the
+// source of the catalogue. Reading it, rather than importing package
+// events, keeps this module free of the functions' module: with it, every
+// dependency the functions add would have to agree with the versions ko
+// and Knative's modules need.
+func readCatalogue(fsys fs.FS) (catalogue, error) {
 	files, err := fs.Glob(fsys, path.Join(catalogueDir, "*.go"))
 	if err != nil {
-		return nil, err
+		return catalogue{}, err
 	}
 	consts := map[string]string{} // the package's string constants
-	var catalogue *ast.CompositeLit
+	var types, emitters *ast.CompositeLit
 	fset := token.NewFileSet()
 	for _, name := range files {
 		if strings.HasSuffix(name, "_test.go") {
@@ -34,11 +42,11 @@ func eventTypes(fsys fs.FS) (map[string]bool, error) {
 		}
 		src, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return nil, err
+			return catalogue{}, err
 		}
 		f, err := parser.ParseFile(fset, name, src, parser.SkipObjectResolution)
 		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", name, err)
+			return catalogue{}, fmt.Errorf("parse %s: %w", name, err)
 		}
 		for _, d := range f.Decls {
 			g, ok := d.(*ast.GenDecl)
@@ -54,32 +62,69 @@ func eventTypes(fsys fs.FS) (map[string]bool, error) {
 					if s, ok := stringLit(v.Values[i]); ok && g.Tok == token.CONST {
 						consts[n.Name] = s
 					}
-					if lit, ok := v.Values[i].(*ast.CompositeLit); ok && n.Name == "Catalogue" && g.Tok == token.VAR {
-						catalogue = lit
+					lit, ok := v.Values[i].(*ast.CompositeLit)
+					switch {
+					case !ok || g.Tok != token.VAR:
+					case n.Name == "Catalogue":
+						types = lit
+					case n.Name == "Emitters":
+						emitters = lit
 					}
 				}
 			}
 		}
 	}
-	if catalogue == nil {
-		return nil, errors.New("found no var Catalogue = map[string]...{...} to read the event types from")
+	if types == nil {
+		return catalogue{}, errors.New("found no var Catalogue = map[string]...{...} to read the event types from")
 	}
-	types := map[string]bool{}
-	for _, elt := range catalogue.Elts {
+	if emitters == nil {
+		return catalogue{}, errors.New("found no var Emitters = map[string][]string{...} to read who emits each type from")
+	}
+	key := func(e ast.Expr) (string, error) {
+		if id, ok := e.(*ast.Ident); ok {
+			if s, ok := consts[id.Name]; ok {
+				return s, nil
+			}
+		}
+		if s, ok := stringLit(e); ok {
+			return s, nil
+		}
+		return "", fmt.Errorf("a key is neither a string nor a string constant of the package: %T", e)
+	}
+	c := catalogue{types: map[string]bool{}, emitters: map[string][]string{}}
+	for _, elt := range types.Elts {
 		kv, ok := elt.(*ast.KeyValueExpr)
 		if !ok {
 			continue
 		}
-		typ, ok := stringLit(kv.Key)
-		if id, isIdent := kv.Key.(*ast.Ident); isIdent {
-			typ, ok = consts[id.Name]
+		typ, err := key(kv.Key)
+		if err != nil {
+			return catalogue{}, fmt.Errorf("Catalogue: %w", err)
 		}
-		if !ok {
-			return nil, fmt.Errorf("a key of Catalogue is neither a string nor a string constant of the package: %T", kv.Key)
-		}
-		types[typ] = true
+		c.types[typ] = true
 	}
-	return types, nil
+	for _, elt := range emitters.Elts {
+		kv, ok := elt.(*ast.KeyValueExpr)
+		if !ok {
+			continue
+		}
+		typ, err := key(kv.Key)
+		if err != nil {
+			return catalogue{}, fmt.Errorf("Emitters: %w", err)
+		}
+		list, ok := kv.Value.(*ast.CompositeLit)
+		if !ok {
+			return catalogue{}, fmt.Errorf("Emitters of %s: not a list of function names", typ)
+		}
+		for _, e := range list.Elts {
+			fn, ok := stringLit(e)
+			if !ok {
+				return catalogue{}, fmt.Errorf("Emitters of %s: %T is not a function's name", typ, e)
+			}
+			c.emitters[typ] = append(c.emitters[typ], fn)
+		}
+	}
+	return c, nil
 }
 
 func stringLit(e ast.Expr) (string, bool) {

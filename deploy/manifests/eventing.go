@@ -38,8 +38,9 @@ func (c *checker) deadLetters(file, object string, d *eventingduckv1.DeliverySpe
 }
 
 // triggers: every Trigger filters on a type of the event catalogue in the
-// one way the RabbitMQ broker understands, delivers to a Service of the
-// manifests, and has dead letters.
+// one way the RabbitMQ broker understands, and on its source when one
+// function emits the type; delivers to a Service of the manifests; and has
+// dead letters.
 func (c *checker) triggers() {
 	for _, o := range c.set.Triggers {
 		t := o.Value
@@ -67,9 +68,44 @@ func (c *checker) eventType(file, object string, f *eventingv1.TriggerFilter) {
 	switch {
 	case typ == "":
 		c.report(file, object, "Trigger filter", "spec.filter.attributes has no type: the Trigger would receive every event of the broker")
-	case !c.eventTypes[typ]:
+		return
+	case !c.catalogue.types[typ]:
 		c.report(file, object, "event catalogue", "type %s is not an event of the catalogue (%s): %s",
-			typ, catalogueDir, strings.Join(slices.Sorted(maps.Keys(c.eventTypes)), ", "))
+			typ, catalogueDir, strings.Join(slices.Sorted(maps.Keys(c.catalogue.types)), ", "))
+		return
+	}
+	emitters := c.catalogue.emitters[typ]
+	source, filtered := f.Attributes["source"]
+	switch {
+	case filtered && !slices.Contains(emitters, strings.TrimPrefix(source, sourcePrefix)):
+		c.report(file, object, "Trigger source", "spec.filter.attributes has source %s, which does not emit %s (Emitters of %s: %s): the Trigger would receive nothing",
+			source, typ, catalogueDir, strings.Join(emitters, ", "))
+	case !filtered && len(emitters) == 1:
+		c.report(file, object, "Trigger source", "spec.filter.attributes has no source; %s emits %s alone (Emitters of %s), so filter on source: %s%s too",
+			emitters[0], typ, catalogueDir, sourcePrefix, emitters[0])
+	}
+}
+
+// sourcePrefix is the CloudEvents source of a function, before its name.
+const sourcePrefix = "/functions/"
+
+// emitters: every type of the catalogue has the functions that emit it,
+// and each is a function of functions/.
+func (c *checker) emitters() {
+	for _, typ := range slices.Sorted(maps.Keys(c.catalogue.types)) {
+		if len(c.catalogue.emitters[typ]) == 0 {
+			c.report(catalogueDir+"/", "", "event catalogue", "type %s has no Emitters: name the functions that emit it", typ)
+		}
+	}
+	for _, typ := range slices.Sorted(maps.Keys(c.catalogue.emitters)) {
+		if !c.catalogue.types[typ] {
+			c.report(catalogueDir+"/", "", "event catalogue", "Emitters has type %s, which Catalogue does not", typ)
+		}
+		for _, fn := range c.catalogue.emitters[typ] {
+			if !slices.Contains(c.functions, fn) {
+				c.report(catalogueDir+"/", "", "event catalogue", "Emitters of %s names %s, which is not a function of functions/", typ, fn)
+			}
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
@@ -31,6 +32,7 @@ type Set struct {
 	PingSources      []Object[*sourcesv1.PingSource]
 	ContainerSources []Object[*sourcesv1.ContainerSource]
 	HTTPRoutes       []Object[*gatewayv1.HTTPRoute]
+	NetworkPolicies  []Object[*networkingv1.NetworkPolicy]
 	// ReferenceGrants let the HTTPRoutes reach a Service of another
 	// namespace, Knative's internal ingress; they live in knative/gateway/.
 	ReferenceGrants []Object[*gatewayv1.ReferenceGrant]
@@ -144,6 +146,8 @@ func (set *Set) decodeKind(file string, n int, data []byte) []Problem {
 		// v1 and v1beta1 have the same fields; clusters with Gateway API
 		// before v1.5 serve only v1beta1.
 		return decodeInto(&set.ReferenceGrants, file, tm.Kind, data)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return decodeInto(&set.NetworkPolicies, file, tm.Kind, data)
 	}
 	return []Problem{{File: file, Rule: "known kinds", Detail: fmt.Sprintf(
 		"document %d is a %s of %s, which these checks do not know: add its Go type to manifests.Set so that it is checked", n, tm.Kind, tm.APIVersion)}}

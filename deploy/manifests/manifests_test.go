@@ -168,10 +168,11 @@ func TestRules(t *testing.T) {
 		want: []string{
 			`knative/expiry-source.yaml: Service expiry-source: always on: expiry-source must run as a ContainerSource, not a Service that scales to zero: it holds a Redis subscription`,
 			`knative/expiry-source.yaml: Service expiry-source: K_SINK: expiry-source publishes events`,
+			`knative/expiry-source.yaml: Service expiry-source: signing keys: expiry-source signs or verifies events (its code reaches events.KeysFromEnv), but has no env EVENT_SIGNING_KEYS`,
 		},
 	}, {
 		name: "a Trigger with filters instead of filter",
-		edit: replace("eventing/reserve-ticket.yaml", "filter:\n    attributes:\n      type: shop.order.created", "filters:\n    - exact:\n        type: shop.order.created"),
+		edit: replace("eventing/reserve-ticket.yaml", "filter:\n    attributes:\n      type: shop.order.created\n      source: /functions/create-order", "filters:\n    - exact:\n        type: shop.order.created"),
 		want: []string{
 			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: Trigger filter: the RabbitMQ broker ignores spec.filters`,
 			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: Trigger filter: spec.filter.attributes has no type`,
@@ -232,6 +233,80 @@ func TestRules(t *testing.T) {
 		name: "K_SINK for a function that publishes nothing",
 		edit: replace("knative/get-order.yaml", "part-of: shop\n", "part-of: shop\n    shop.example/sink: broker\n"),
 		want: []string{`knative/get-order.yaml: Service get-order: K_SINK: SinkBinding functions-to-broker selects it, but get-order publishes no events`},
+	}, {
+		name: "a publisher without the signing keys",
+		edit: replace("knative/create-order.yaml", "            - name: EVENT_SIGNING_KEYS\n              valueFrom:\n                secretKeyRef: {name: ticketing, key: event-signing-keys}\n", ""),
+		want: []string{`knative/create-order.yaml: Service create-order: signing keys: create-order signs or verifies events (its code reaches events.KeysFromEnv), but has no env EVENT_SIGNING_KEYS: it cannot start`},
+	}, {
+		name: "the signing keys for a function that needs none",
+		edit: replace("knative/get-order.yaml", "                secretKeyRef: {name: ticketing, key: mongodb-uri}\n", "                secretKeyRef: {name: ticketing, key: mongodb-uri}\n            - name: EVENT_SIGNING_KEYS\n              valueFrom:\n                secretKeyRef: {name: ticketing, key: event-signing-keys}\n"),
+		want: []string{`knative/get-order.yaml: Service get-order: signing keys: get-order holds the event signing keys but neither signs nor verifies an event`},
+	}, {
+		name: "the signing keys written in the manifest",
+		edit: replace("knative/reserve-ticket.yaml", "              valueFrom:\n                secretKeyRef: {name: ticketing, key: event-signing-keys}\n", "              value: a-key-anyone-who-reads-the-repository-knows\n"),
+		want: []string{`knative/reserve-ticket.yaml: Service reserve-ticket: signing keys: env EVENT_SIGNING_KEYS must come from key event-signing-keys of Secret ticketing`},
+	}, {
+		name: "a Trigger's subscriber that does not verify",
+		edit: write("functions/reserve-ticket/main.go", "package main\n\nfunc main() {}\n"),
+		want: []string{
+			`knative/reserve-ticket.yaml: Service reserve-ticket: signing keys: reserve-ticket holds the event signing keys but neither signs nor verifies an event`,
+			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: signing keys: Trigger reserve-ticket spec.subscriber delivers events to reserve-ticket, whose code never reaches events.KeysFromEnv: it cannot verify what it receives`,
+		},
+	}, {
+		name: "a Trigger on a type one function emits, without its source",
+		edit: replace("eventing/reserve-ticket.yaml", "      source: /functions/create-order\n", ""),
+		want: []string{`eventing/reserve-ticket.yaml: Trigger reserve-ticket: Trigger source: spec.filter.attributes has no source; create-order emits shop.order.created alone (Emitters of internal/events), so filter on source: /functions/create-order too`},
+	}, {
+		name: "a Trigger on a source that does not emit its type",
+		edit: replace("eventing/reserve-ticket.yaml", "source: /functions/create-order", "source: /functions/get-order"),
+		want: []string{`eventing/reserve-ticket.yaml: Trigger reserve-ticket: Trigger source: spec.filter.attributes has source /functions/get-order, which does not emit shop.order.created (Emitters of internal/events: create-order): the Trigger would receive nothing`},
+	}, {
+		name: "an emitter that is not a function",
+		edit: replace("internal/events/events.go", `{"expiry-source", "get-order"}`, `{"expiry-source", "expire"}`),
+		want: []string{`internal/events/: event catalogue: Emitters of shop.order.expired names expire, which is not a function of functions/`},
+	}, {
+		name: "a type nobody emits",
+		edit: replace("internal/events/events.go", "\tTypeOrderExpired: {\"expiry-source\", \"get-order\"},\n", ""),
+		want: []string{`internal/events/: event catalogue: type shop.order.expired has no Emitters`},
+	}, {
+		name: "a NetworkPolicy with a field it does not have",
+		edit: replace("eventing/network-policy.yaml", "policyTypes: [Ingress]", "policyType: [Ingress]"),
+		want: []string{`eventing/network-policy.yaml: NetworkPolicy event-handlers: strict decoding: unknown field "spec.policyType"`},
+	}, {
+		name: "a NetworkPolicy for what leaves the pods only",
+		edit: replace("eventing/network-policy.yaml", "policyTypes: [Ingress]", "policyTypes: [Egress]"),
+		want: []string{
+			`eventing/network-policy.yaml: NetworkPolicy event-handlers: network policy: spec.policyTypes has no Ingress`,
+			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: network policy: Trigger reserve-ticket spec.subscriber delivers events to reserve-ticket, but no NetworkPolicy`,
+			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: network policy: Trigger reserve-ticket spec.delivery.deadLetterSink delivers events to dead-letter, but no NetworkPolicy`,
+			`eventing/sweep-orders.yaml: PingSource sweep-orders: network policy: PingSource sweep-orders spec.sink delivers events to sweep-orders, but no NetworkPolicy`,
+		},
+	}, {
+		name: "a NetworkPolicy the API server refuses",
+		edit: replace("eventing/network-policy.yaml", "operator: In", "operator: Within"),
+		want: []string{
+			`eventing/network-policy.yaml: NetworkPolicy event-handlers: Kubernetes validation: spec.podSelector.matchExpressions[0].operator: Invalid value: "Within": not a valid selector operator`,
+			// A selector that does not parse selects nothing.
+			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: network policy: Trigger reserve-ticket spec.subscriber delivers events to reserve-ticket, but no NetworkPolicy`,
+			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: network policy: Trigger reserve-ticket spec.delivery.deadLetterSink delivers events to dead-letter, but no NetworkPolicy`,
+			`eventing/sweep-orders.yaml: PingSource sweep-orders: network policy: PingSource sweep-orders spec.sink delivers events to sweep-orders, but no NetworkPolicy`,
+		},
+	}, {
+		name: "an event handler no NetworkPolicy selects",
+		edit: replace("eventing/network-policy.yaml", "values: [dead-letter, reserve-ticket, sweep-orders]", "values: [dead-letter, sweep-orders]"),
+		want: []string{`eventing/reserve-ticket.yaml: Trigger reserve-ticket: network policy: Trigger reserve-ticket spec.subscriber delivers events to reserve-ticket, but no NetworkPolicy with policyTypes Ingress selects its pods (label serving.knative.dev/service: reserve-ticket): any pod could reach it directly`},
+	}, {
+		name: "a NetworkPolicy rule that admits every pod",
+		edit: replace("eventing/network-policy.yaml", "        - namespaceSelector:\n            matchLabels: {kubernetes.io/metadata.name: kourier-system}\n", "        - namespaceSelector: {}\n"),
+		want: []string{`eventing/network-policy.yaml: NetworkPolicy event-handlers: network policy: spec.ingress[0].from[1] selects everything`},
+	}, {
+		name: "a NetworkPolicy rule that admits everything",
+		edit: replace("eventing/network-policy.yaml", "  ingress:\n", "  ingress:\n    - ports: [{port: 8012}]\n"),
+		want: []string{`eventing/network-policy.yaml: NetworkPolicy event-handlers: network policy: spec.ingress[0] has no from: it admits every pod and every address`},
+	}, {
+		name: "a NetworkPolicy that shuts the activator out",
+		edit: replace("eventing/network-policy.yaml", "        - namespaceSelector:\n            matchLabels: {kubernetes.io/metadata.name: knative-serving}\n", ""),
+		want: []string{`eventing/network-policy.yaml: NetworkPolicy event-handlers: network policy: no rule admits namespace knative-serving`},
 	}, {
 		name: "a route that is not in API.md",
 		edit: replace("knative/routes.yaml", "- {method: GET, path: {type: PathPrefix, value: /api/orders/}}", "- {method: GET, path: {type: PathPrefix, value: /api/orders/}}\n        - {method: PATCH, path: {type: PathPrefix, value: /api/orders/}}"),

@@ -20,7 +20,14 @@ const (
 )
 
 // secretKeys are the keys of Secret ticketing, as docs/deploy.md creates it.
-var secretKeys = []string{"jwt-key", "mongodb-uri", "redis-url", "stripe-key"}
+var secretKeys = []string{"jwt-key", "mongodb-uri", "redis-url", "stripe-key", signingKeysKey}
+
+// The event signing keys: the variable events.KeysFromEnv reads, and the
+// key of Secret ticketing it must come from.
+const (
+	signingKeysVariable = "EVENT_SIGNING_KEYS"
+	signingKeysKey      = "event-signing-keys"
+)
 
 // alwaysOn are the functions that run as a ContainerSource, which never
 // scales to zero, instead of as a Service, and why.
@@ -34,7 +41,8 @@ type checker struct {
 	module     string
 	functions  []string        // the directories of functions/
 	publishers map[string]bool // the functions whose code publishes events
-	eventTypes map[string]bool // the types of the event catalogue
+	keyHolders map[string]bool // the functions whose code signs or verifies events
+	catalogue  catalogue
 	problems   []Problem
 }
 
@@ -55,14 +63,18 @@ func checkRules(fsys fs.FS, set *Set) []Problem {
 		c.report("functions/", "", "layout", "%v", err)
 		return c.problems
 	}
-	if c.publishers, err = publishers(fsys, c.module); err != nil {
+	decls, err := parseDecls(fsys, c.module, "internal", "functions")
+	if err != nil {
 		c.report("functions/", "", "layout", "reading the functions' source: %v", err)
 		return c.problems
 	}
-	if c.eventTypes, err = eventTypes(fsys); err != nil {
+	c.publishers = reaching(decls, c.module, publisherFromEnv)
+	c.keyHolders = reaching(decls, c.module, keysFromEnv)
+	if c.catalogue, err = readCatalogue(fsys); err != nil {
 		c.report(catalogueDir+"/", "", "event catalogue", "%v", err)
 		return c.problems
 	}
+	c.emitters()
 	c.uniqueNames()
 	c.namespaces()
 	c.workloads()
@@ -71,6 +83,8 @@ func checkRules(fsys fs.FS, set *Set) []Problem {
 	c.triggers()
 	c.sources()
 	c.sinkBindings()
+	c.signingKeys()
+	c.networkPolicies()
 	if md, err := fs.ReadFile(fsys, APIFile); err != nil {
 		c.report(APIFile, "", "routes of API.md", "%v", err)
 	} else if routes, err := apiRoutes(md); err != nil {
@@ -106,6 +120,7 @@ func (set *Set) all() []meta {
 	list = metas(list, set.SinkBindings)
 	list = metas(list, set.PingSources)
 	list = metas(list, set.ContainerSources)
+	list = metas(list, set.NetworkPolicies)
 	return metas(list, set.HTTPRoutes)
 }
 

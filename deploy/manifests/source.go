@@ -50,36 +50,39 @@ func functionNames(fsys fs.FS) ([]string, error) {
 	return names, nil
 }
 
-// publishers returns the functions that publish events, as far as reading
-// their source tells. The one place that reads K_SINK, the sink a
-// SinkBinding or a ContainerSource provides, is events.PublisherFromEnv; a
-// declaration of the module publishes if it refers to that or to another
-// declaration that publishes, and a function publishes if a declaration of
-// its package does. A method counts as part of its type, so a constructor
-// that returns a type whose Start method builds the publisher publishes
-// too. This is syntax, not type checking: a call through an interface or a
-// value held elsewhere goes unseen.
-func publishers(fsys fs.FS, module string) (map[string]bool, error) {
-	decls, err := parseDecls(fsys, module, "internal", "functions")
-	if err != nil {
-		return nil, err
-	}
-	publishing := map[string]bool{module + "/internal/events.PublisherFromEnv": true}
+// The declarations of internal/events whose use the rules look for: the
+// one place that reads K_SINK, the sink a SinkBinding or a ContainerSource
+// provides, and the one that reads the event signing keys.
+const (
+	publisherFromEnv = "internal/events.PublisherFromEnv"
+	keysFromEnv      = "internal/events.KeysFromEnv"
+)
+
+// reaching returns the functions whose code reaches root, a declaration of
+// the module named by its path from the module's root and its name, as far
+// as reading their source tells. A declaration reaches root if it refers to
+// it or to another declaration that reaches it, and a function reaches it
+// if a declaration of its package does. A method counts as part of its
+// type, so a constructor that returns a type whose Start method builds the
+// publisher publishes too. This is syntax, not type checking: a call
+// through an interface or a value held elsewhere goes unseen.
+func reaching(decls []decl, module, root string) map[string]bool {
+	reach := map[string]bool{module + "/" + root: true}
 	for changed := true; changed; {
 		changed = false
 		for _, d := range decls {
-			if !publishing[d.key] && refersTo(d.refs, publishing) {
-				publishing[d.key], changed = true, true
+			if !reach[d.key] && refersTo(d.refs, reach) {
+				reach[d.key], changed = true, true
 			}
 		}
 	}
 	functions := map[string]bool{}
 	for _, d := range decls {
-		if name, ok := strings.CutPrefix(d.pkg, module+"/functions/"); ok && publishing[d.key] {
+		if name, ok := strings.CutPrefix(d.pkg, module+"/functions/"); ok && reach[d.key] {
 			functions[name] = true
 		}
 	}
-	return functions, nil
+	return functions
 }
 
 func refersTo(refs []string, set map[string]bool) bool {

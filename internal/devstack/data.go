@@ -18,6 +18,7 @@ const (
 	stripeMockDir = "stripe-mock" // stripe-mock's log
 	brokerDir     = "broker"      // each broker's UID
 	jwtKeyFile    = "jwt-key"     // the key that signs sessions
+	eventKeyFile  = "event-key"   // the key that signs events
 	runFile       = "run.json"    // while devstack runs: where its parts are, for its operator commands
 )
 
@@ -29,7 +30,7 @@ func uidFile(data, broker string) string {
 }
 
 // kept returns the value kept in file, creating the file with a new value
-// the first time, so that the JWT key and the broker's UID outlive restarts
+// the first time, so that the keys and the broker's UID outlive restarts
 // with the same data folder, and differ between data folders.
 func kept(file string, newValue func() string) (string, error) {
 	b, err := os.ReadFile(file)
@@ -64,7 +65,7 @@ func checkDataFolder(dir string) error {
 	}
 	for _, e := range entries {
 		switch e.Name() {
-		case binDir, mongoDir, redisDir, stripeMockDir, brokerDir, jwtKeyFile, runFile:
+		case binDir, mongoDir, redisDir, stripeMockDir, brokerDir, jwtKeyFile, eventKeyFile, runFile:
 		default:
 			return fmt.Errorf("reset: %s holds %s, which devstack did not put there: not deleting it", dir, e.Name())
 		}

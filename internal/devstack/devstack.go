@@ -212,6 +212,13 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 		return env, fmt.Errorf("JWT key: %w", err)
 	}
 	env.secrets[keyJWT] = jwt
+	// Kept like the JWT key, so that a dead letter signed before a restart
+	// can still be replayed after it.
+	eventKey, err := kept(filepath.Join(o.Data, eventKeyFile), randomKey)
+	if err != nil {
+		return env, fmt.Errorf("event signing key: %w", err)
+	}
+	env.secrets[keyEvents] = eventKey
 
 	var pkgs []string
 	for _, c := range set.Containers() {

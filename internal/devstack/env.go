@@ -18,6 +18,7 @@ const secretName = "ticketing"
 // The keys of the Secret, which decide which dependencies devstack starts.
 const (
 	keyJWT     = "jwt-key"
+	keyEvents  = "event-signing-keys"
 	keyMongoDB = "mongodb-uri"
 	keyRedis   = "redis-url"
 	keyStripe  = "stripe-key"

@@ -307,6 +307,10 @@ func (set *Set) addDocument(doc []byte) error {
 		err = set.addPingSource(obj, doc)
 	case "sources.knative.dev/v1 ContainerSource":
 		err = set.addContainerSource(obj, doc)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		// It admits Knative's data path to the event handlers on a cluster.
+		// Locally every process listens on loopback, where anything on the
+		// machine reaches it: the events' signatures are the defence there.
 	default:
 		return fmt.Errorf("unknown kind %s of apiVersion %s (%s): devstack runs %s",
 			obj.Kind, obj.APIVersion, obj.Metadata.Name, knownKinds)
@@ -319,4 +323,4 @@ func (set *Set) addDocument(doc []byte) error {
 
 const knownKinds = "serving.knative.dev/v1 Service, gateway.networking.k8s.io/v1 HTTPRoute, " +
 	"eventing.knative.dev/v1 Broker and Trigger, eventing.knative.dev/v1alpha1 RabbitmqBrokerConfig, " +
-	"sources.knative.dev/v1 SinkBinding, PingSource and ContainerSource"
+	"sources.knative.dev/v1 SinkBinding, PingSource and ContainerSource, networking.k8s.io/v1 NetworkPolicy"

@@ -1,3 +1,5 @@
 package main
 
-func main() {}
+import "example.com/shop/internal/events"
+
+func main() { events.NewReceiver(events.KeysFromEnv(nil)) }

@@ -12,6 +12,24 @@ var Catalogue = map[string]Data{
 	TypeOrderExpired: nil,
 }
 
-type Publisher struct{ sink string }
+var Emitters = map[string][]string{
+	TypeOrderCreated: {"create-order"},
+	TypeOrderExpired: {"expiry-source", "get-order"},
+}
 
-func PublisherFromEnv(env map[string]string) *Publisher { return &Publisher{env["K_SINK"]} }
+type Keys struct{ keys []string }
+
+func KeysFromEnv(env map[string]string) *Keys { return &Keys{[]string{env["EVENT_SIGNING_KEYS"]}} }
+
+type Publisher struct {
+	sink string
+	keys *Keys
+}
+
+func PublisherFromEnv(env map[string]string) *Publisher {
+	return &Publisher{env["K_SINK"], KeysFromEnv(env)}
+}
+
+type Receiver struct{ keys *Keys }
+
+func NewReceiver(keys *Keys) *Receiver { return &Receiver{keys} }
