@@ -62,6 +62,8 @@ func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
 
 	if js := run("list", "-json"); !strings.Contains(js, `"errorData":"database unavailable"`) {
 		t.Errorf("list -json does not show the decoded response body:\n%s", js)
+	} else if want := `"signedBy":"` + functest.Keys(t).SigningKeyID() + `"`; !strings.Contains(js, want) {
+		t.Errorf("list -json does not show the key that signed the event (%s):\n%s", want, js)
 	}
 
 	run("replay", "/functions/create-order "+p.ID)

@@ -18,7 +18,9 @@ import (
 const usage = `usage: deadletters list [-all] [-json]
        deadletters replay KEY... | -all
 environment: MONGODB_URI (required), MONGODB_DATABASE (default deadletters),
-             BROKER_URL (required by replay: the broker's ingress)`
+             BROKER_URL (required by replay: the broker's ingress)
+list -json shows signedBy, the id of the key that signed each event: replay
+it while the functions still hold that key, or they refuse it`
 
 // Command runs one command of the operator CLI (cmd/deadletters, and
 // devstack's deadletters subcommand) with cfg and writes to out.

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 )
 
@@ -36,6 +37,7 @@ type Letter struct {
 	ErrorDest  string     `bson:"errorDest,omitempty" json:"errorDest,omitempty"`
 	ErrorCode  string     `bson:"errorCode,omitempty" json:"errorCode,omitempty"`
 	ErrorData  string     `bson:"errorData,omitempty" json:"errorData,omitempty"`
+	SignedBy   string     `bson:"signedBy,omitempty" json:"signedBy,omitempty"` // the id of the key that signed the event
 	Event      []byte     `bson:"event" json:"-"` // the whole event in JSON format
 	Deaths     int        `bson:"deaths" json:"deaths"`
 	LastDied   time.Time  `bson:"lastDied" json:"lastDied"`
@@ -83,6 +85,7 @@ func (s *Store) Keep(ctx context.Context, e cloudevents.Event, now time.Time) er
 			{Key: "errorDest", Value: extension(e, ErrorDest)},
 			{Key: "errorCode", Value: extension(e, ErrorCode)},
 			{Key: "errorData", Value: errorData(e)},
+			{Key: "signedBy", Value: events.SigningKeyOf(e)},
 			{Key: "event", Value: whole},
 			{Key: "lastDied", Value: now},
 		}},
@@ -128,7 +131,9 @@ type Publisher interface {
 
 // Replay sends the letter's event back to the broker as it was first
 // published, without the failure attributes, with its own id (so consumers
-// that applied it meanwhile recognise it), and marks the letter replayed.
+// that applied it meanwhile recognise it) and its signature (so that they
+// accept it: the key that made it must still be among theirs), and marks
+// the letter replayed.
 func (s *Store) Replay(ctx context.Context, l *Letter, pub Publisher, now time.Time) error {
 	var e cloudevents.Event
 	if err := e.UnmarshalJSON(l.Event); err != nil {

@@ -112,18 +112,11 @@ var ErrSignature = errors.New("event not signed with a key of this system")
 // Verify returns nil when e carries a signature made with one of k's keys
 // over e as it is, and an error wrapping ErrSignature that says why not.
 func (k *Keys) Verify(e cloudevents.Event) error {
-	v, ok := e.Extensions()[SignatureExtension]
-	if !ok {
+	if _, ok := e.Extensions()[SignatureExtension]; !ok {
 		return fmt.Errorf("%w: it has no %s attribute", ErrSignature, SignatureExtension)
 	}
-	s, ok := v.(string)
-	version, rest, _ := strings.Cut(s, ":")
-	id, encoded, found := strings.Cut(rest, ":")
-	if !ok || version != signatureVersion || !found {
-		return fmt.Errorf("%w: its %s is not %s:<key id>:<mac>", ErrSignature, SignatureExtension, signatureVersion)
-	}
-	got, err := base64.RawURLEncoding.DecodeString(encoded)
-	if err != nil {
+	id, got, ok := signature(e)
+	if !ok {
 		return fmt.Errorf("%w: its %s is not %s:<key id>:<mac>", ErrSignature, SignatureExtension, signatureVersion)
 	}
 	i := slices.IndexFunc(k.keys, func(k key) bool { return k.id == id })
@@ -134,6 +127,28 @@ func (k *Keys) Verify(e cloudevents.Event) error {
 		return fmt.Errorf("%w: the signature by key %s does not match the event", ErrSignature, id)
 	}
 	return nil
+}
+
+// SigningKeyOf returns the id of the key e says it is signed with, or ""
+// when it carries no signature of this form. It does not verify.
+func SigningKeyOf(e cloudevents.Event) string {
+	id, _, _ := signature(e)
+	return id
+}
+
+// signature reads e's signature: the key id and the MAC.
+func signature(e cloudevents.Event) (id string, mac []byte, ok bool) {
+	s, _ := e.Extensions()[SignatureExtension].(string)
+	version, rest, _ := strings.Cut(s, ":")
+	id, encoded, found := strings.Cut(rest, ":")
+	if version != signatureVersion || !found {
+		return "", nil, false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(encoded)
+	if err != nil {
+		return "", nil, false
+	}
+	return id, mac, true
 }
 
 func (k *Keys) ids() string {
