@@ -38,7 +38,7 @@ type Letter struct {
 	ErrorCode  string     `bson:"errorCode,omitempty" json:"errorCode,omitempty"`
 	ErrorData  string     `bson:"errorData,omitempty" json:"errorData,omitempty"`
 	SignedBy   string     `bson:"signedBy,omitempty" json:"signedBy,omitempty"` // the id of the key that signed the event
-	Event      []byte     `bson:"event" json:"-"` // the whole event in JSON format
+	Event      []byte     `bson:"event" json:"-"`                               // the whole event in JSON format
 	Deaths     int        `bson:"deaths" json:"deaths"`
 	LastDied   time.Time  `bson:"lastDied" json:"lastDied"`
 	ReplayedAt *time.Time `bson:"replayedAt,omitempty" json:"replayedAt,omitempty"`
