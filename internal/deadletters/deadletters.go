@@ -37,10 +37,8 @@ type Letter struct {
 	ErrorDest  string     `bson:"errorDest,omitempty" json:"errorDest,omitempty"`
 	ErrorCode  string     `bson:"errorCode,omitempty" json:"errorCode,omitempty"`
 	ErrorData  string     `bson:"errorData,omitempty" json:"errorData,omitempty"`
-	// SignedBy is the id of the key that signed the event: a replay is
-	// accepted while the functions hold that key.
-	SignedBy   string     `bson:"signedBy,omitempty" json:"signedBy,omitempty"`
-	Event      []byte     `bson:"event" json:"-"` // the whole event in JSON format
+	SignedBy   string     `bson:"signedBy,omitempty" json:"signedBy,omitempty"` // the id of the key that signed the event
+	Event      []byte     `bson:"event" json:"-"`                               // the whole event in JSON format
 	Deaths     int        `bson:"deaths" json:"deaths"`
 	LastDied   time.Time  `bson:"lastDied" json:"lastDied"`
 	ReplayedAt *time.Time `bson:"replayedAt,omitempty" json:"replayedAt,omitempty"`
