@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -39,12 +38,13 @@ func forgedEvents(t *testing.T, s *devstacktest.Stack) {
 	}
 	var sent []string
 	for _, e := range made {
-		signed := e.Clone()
+		unsigned, signed := e.Clone(), e.Clone()
+		unsigned.SetID(e.ID() + "-unsigned")
 		signed.SetID(e.ID() + "-guessed-key")
 		if err := guessed.Sign(&signed); err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range []cloudevents.Event{e, signed} {
+		for _, e := range []cloudevents.Event{unsigned, signed} {
 			if err := ingress.Publish(context.Background(), e); err != nil {
 				t.Fatalf("the ingress takes any event, as Knative's does: %v", err)
 			}
@@ -53,9 +53,9 @@ func forgedEvents(t *testing.T, s *devstacktest.Stack) {
 	}
 
 	eventually(t, "the handlers refuse every forged event", func() bool {
-		refused := refusedEvents(s.Logs())
+		refused := refusals(s.Logs())
 		for _, id := range sent {
-			if !refused[id] {
+			if !strings.Contains(refused, id) {
 				return false
 			}
 		}
@@ -80,17 +80,14 @@ func forge(t *testing.T, function, subject string, data events.Data) cloudevents
 	return p.Event()
 }
 
-// refusedEvents reads the ids of the events the functions logged refusing.
-func refusedEvents(logs string) map[string]bool {
-	refused := map[string]bool{}
+// refusals returns the lines of logs in which a function refused an event,
+// in whichever format devstack writes them.
+func refusals(logs string) string {
+	var refused []string
 	for _, line := range strings.Split(logs, "\n") {
-		var l struct {
-			Msg     string `json:"msg"`
-			EventID string `json:"event_id"`
-		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "event refused: it is not authenticated" {
-			refused[l.EventID] = true
+		if strings.Contains(line, "event refused: it is not authenticated") {
+			refused = append(refused, line)
 		}
 	}
-	return refused
+	return strings.Join(refused, "\n")
 }
