@@ -99,7 +99,7 @@ func readCatalogue(fsys fs.FS) (catalogue, error) {
 		}
 		typ, err := key(kv.Key)
 		if err != nil {
-			return catalogue{}, fmt.Errorf("Catalogue: %w", err)
+			return catalogue{}, fmt.Errorf("in var Catalogue: %w", err)
 		}
 		c.types[typ] = true
 	}
@@ -110,16 +110,16 @@ func readCatalogue(fsys fs.FS) (catalogue, error) {
 		}
 		typ, err := key(kv.Key)
 		if err != nil {
-			return catalogue{}, fmt.Errorf("Emitters: %w", err)
+			return catalogue{}, fmt.Errorf("in var Emitters: %w", err)
 		}
 		list, ok := kv.Value.(*ast.CompositeLit)
 		if !ok {
-			return catalogue{}, fmt.Errorf("Emitters of %s: not a list of function names", typ)
+			return catalogue{}, fmt.Errorf("the Emitters of %s are not a list of function names", typ)
 		}
 		for _, e := range list.Elts {
 			fn, ok := stringLit(e)
 			if !ok {
-				return catalogue{}, fmt.Errorf("Emitters of %s: %T is not a function's name", typ, e)
+				return catalogue{}, fmt.Errorf("an emitter of %s is a %T, not a function's name", typ, e)
 			}
 			c.emitters[typ] = append(c.emitters[typ], fn)
 		}
