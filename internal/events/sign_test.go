@@ -125,3 +125,21 @@ func TestKeysFromEnv(t *testing.T) {
 		t.Errorf("the missing keys are reported %d times: %v", n, cfg.Err())
 	}
 }
+
+// BenchmarkSignAndVerify is what a signature adds to an event's hop: one
+// Sign in the publisher, one Verify in the receiver.
+func BenchmarkSignAndVerify(b *testing.B) {
+	p, err := events.NewPending(events.Source("create-order"), "o1", events.OrderCreated{ID: "o1", Status: "created", UserID: "u1"}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := p.Event()
+	for b.Loop() {
+		if err := testKeys.Sign(&e); err != nil {
+			b.Fatal(err)
+		}
+		if err := testKeys.Verify(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
