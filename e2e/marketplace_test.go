@@ -28,6 +28,7 @@ func TestMarketplace(t *testing.T) {
 	t.Run("reserve and release", func(t *testing.T) { reserveAndRelease(t, s) })
 	t.Run("payments", func(t *testing.T) { payments(t, s) })
 	t.Run("forged events", func(t *testing.T) { forgedEvents(t, s) })
+	t.Run("load", func(t *testing.T) { loadRun(t, s) })
 }
 
 // start runs devstack as o says, with the embedded FerretDB and Redis and
