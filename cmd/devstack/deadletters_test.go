@@ -39,8 +39,8 @@ func deadLettersScenario(t *testing.T, s *devstacktest.Stack, flaky *devstacktes
 			t.Fatalf("the sign-up's event is not among the dead letters within a minute")
 		}
 	}
-	if letter.Type != "ticketing.user.created" || letter.Source != "/functions/signup" || letter.ErrorCode != "503" || letter.Deaths != 1 {
-		t.Errorf("dead letter %+v, want the sign-up's ticketing.user.created, failed with 503 once", letter)
+	if letter.Type != "ticketing.user.created" || letter.Source != "/functions/signup" || letter.ErrorCode != "503" || letter.Deaths != 1 || letter.Unsigned {
+		t.Errorf("dead letter %+v, want the sign-up's signed ticketing.user.created, failed with 503 once", letter)
 	}
 	if table := deadLetters(t, s, "list"); !strings.Contains(table, letter.Key) {
 		t.Errorf("devstack deadletters list does not show %q:\n%s", letter.Key, table)

@@ -16,9 +16,14 @@ import (
 )
 
 // Function stores dead letters with the failure attributes Knative added.
+// It keeps whatever it can store, signed or not: the broker drops a letter
+// its sink does not take within the Trigger's retries, so a refusal here
+// would lose it. Whether the system's keys verify a letter is stored with
+// it; cmd/deadletters replays only those they do.
 type Function struct {
 	mongo    *mongo.Client
 	letters  *deadletters.Store
+	keys     *events.Keys
 	receiver *events.Receiver
 }
 
@@ -34,8 +39,9 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	}
 	f.mongo = client
 	f.letters = deadletters.NewStore(db)
+	f.keys = keys
 	// No inbox: keeping a letter twice only counts its deaths.
-	f.receiver = events.NewReceiver(keys, f.keep, nil)
+	f.receiver = events.NewSinkReceiver(f.keep)
 	return nil
 }
 
@@ -43,12 +49,17 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
 
 func (f *Function) keep(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-	if err := f.letters.Keep(ctx, e, time.Now()); err != nil {
+	log := logging.FromContext(ctx)
+	verr := f.keys.Verify(e)
+	if verr != nil {
+		log = log.With("unsigned", verr.Error())
+	}
+	if err := f.letters.Keep(ctx, e, verr == nil, time.Now()); err != nil {
 		return nil, err
 	}
 	ext := e.Extensions()
-	logging.FromContext(ctx).Warn("dead letter kept",
-		"failed_at", ext[deadletters.ErrorDest], "last_status", ext[deadletters.ErrorCode])
+	log.Warn("dead letter kept",
+		"failed_at", ext[deadletters.ErrorDest], "last_status", ext[deadletters.ErrorCode], "signed", verr == nil)
 	return nil, nil
 }
 

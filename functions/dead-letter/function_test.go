@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -98,29 +99,62 @@ func TestDeadLetterDatabaseDownIsRetried(t *testing.T) {
 	}
 }
 
-// TestDeadLetterRefusesForgedLetters: a letter that no function of the
-// system signed is not kept, so nobody can slip an event into the store
-// for an operator to replay.
-func TestDeadLetterRefusesForgedLetters(t *testing.T) {
+// TestDeadLetterKeepsUnsignedLettersButNeverReplaysThem: the broker drops
+// what its sink does not take, so a letter no key of the system signed is
+// kept too, marked unsigned and under a key of its own, so that it cannot
+// take the place of a signed letter; the operator's command shows it and
+// refuses to replay it.
+func TestDeadLetterKeepsUnsignedLettersButNeverReplaysThem(t *testing.T) {
 	env := functest.Env(t, nil)
 	url := functest.Start(t, "POST /", New(), env)
 	e := functest.Event(t, "charge", "o1", events.ChargeCreated{OrderID: "o1"})
 	e.SetExtension(deadletters.ErrorDest, "http://complete-order.ticketing.svc.cluster.local")
-	e.SetExtension(deadletters.ErrorCode, "503")
+	e.SetExtension(deadletters.ErrorCode, "-1")
 	for name, status := range map[string]int{
 		"unsigned": functest.DeliverUnsigned(t, url, e),
 		"forged":   functest.DeliverForged(t, url, e),
+		"signed":   functest.Deliver(t, url, e),
 	} {
-		if status != http.StatusForbidden {
-			t.Errorf("%s: status %d, want 403", name, status)
+		if status != http.StatusOK {
+			t.Errorf("%s: status %d, want 200", name, status)
 		}
 	}
-	var out bytes.Buffer
-	cmdEnv := map[string]string{"MONGODB_URI": env["MONGODB_URI"], "MONGODB_DATABASE": env["MONGODB_DATABASE"]}
-	if err := deadletters.Command(context.Background(), []string{"list"}, config.FromMap(cmdEnv), &out); err != nil {
+	broker := functest.NewSink(t)
+	cmdEnv := map[string]string{"MONGODB_URI": env["MONGODB_URI"], "MONGODB_DATABASE": env["MONGODB_DATABASE"], "BROKER_URL": broker.URL}
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := deadletters.Command(context.Background(), args, config.FromMap(cmdEnv), &out)
+		return out.String(), err
+	}
+	listed, err := run("list")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), e.ID()) {
-		t.Errorf("a forged letter was kept:\n%s", out.String())
+	signedKey, unsignedKey := e.Source()+" "+e.ID(), "unsigned: "+e.Source()+" "+e.ID()
+	var signedLine, unsignedLine string
+	for line := range strings.SplitSeq(listed, "\n") {
+		switch {
+		case strings.HasPrefix(line, unsignedKey+" "):
+			unsignedLine = line
+		case strings.HasPrefix(line, signedKey+" "):
+			signedLine = line
+		}
+	}
+	if !strings.Contains(unsignedLine, " no ") || !strings.Contains(unsignedLine, " 2 ") || !strings.Contains(unsignedLine, "-1") {
+		t.Errorf("list shows the unsigned and forged letter as %q, want it unsigned (no), 2 deaths, status -1:\n%s", unsignedLine, listed)
+	}
+	if !strings.Contains(signedLine, " "+functest.Keys(t).SigningKeyID()+" ") || !strings.Contains(signedLine, " 1 ") {
+		t.Errorf("list shows the signed letter as %q, want its key and 1 death:\n%s", signedLine, listed)
+	}
+
+	if _, err := run("replay", unsignedKey); !errors.Is(err, deadletters.ErrUnsigned) {
+		t.Errorf("replay of the unsigned letter: %v, want %v", err, deadletters.ErrUnsigned)
+	}
+	out, err := run("replay", "-all")
+	if err != nil || !strings.Contains(out, "skipped "+unsignedKey) || !strings.Contains(out, "replayed "+signedKey) {
+		t.Errorf("replay -all said %q, %v; want the unsigned letter skipped and the signed one replayed", out, err)
+	}
+	if got := broker.Wait(t, 1); functest.Keys(t).Verify(got[0]) != nil {
+		t.Errorf("replayed an event the keys do not verify: %v", got[0])
 	}
 }

@@ -19,8 +19,9 @@ const usage = `usage: deadletters list [-all] [-json]
        deadletters replay KEY... | -all
 environment: MONGODB_URI (required), MONGODB_DATABASE (default deadletters),
              BROKER_URL (required by replay: the broker's ingress)
-list -json shows signedBy, the id of the key that signed each event: replay
-it while the functions still hold that key, or they refuse it`
+SIGNED is the id of the key that signed each event, or "no" for a letter no
+key of the system verifies (kept to be seen, never replayed): replay a letter
+while the functions still hold its key, or they refuse it`
 
 // Command runs one command of the operator CLI (cmd/deadletters, and
 // devstack's deadletters subcommand) with cfg and writes to out.
@@ -70,14 +71,18 @@ func list(out io.Writer, letters []Letter, asJSON bool) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tTYPE\tSUBJECT\tFAILED AT\tSTATUS\tDEATHS\tLAST DIED\tREPLAYED")
+	fmt.Fprintln(w, "KEY\tTYPE\tSUBJECT\tFAILED AT\tSTATUS\tSIGNED\tDEATHS\tLAST DIED\tREPLAYED")
 	for _, l := range letters {
 		replayed := "-"
 		if l.ReplayedAt != nil {
 			replayed = l.ReplayedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Key, l.Type, l.Subject, l.ErrorDest, l.ErrorCode,
-			l.Deaths, l.LastDied.UTC().Format(time.RFC3339), replayed)
+		signed := l.SignedBy
+		if l.Unsigned || signed == "" {
+			signed = "no"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Key, l.Type, l.Subject, l.ErrorDest, l.ErrorCode,
+			signed, l.Deaths, l.LastDied.UTC().Format(time.RFC3339), replayed)
 	}
 	return w.Flush()
 }
@@ -102,6 +107,10 @@ func replay(ctx context.Context, out io.Writer, store *Store, pub Publisher, key
 		return errors.New("replay takes KEY... or -all")
 	}
 	for _, l := range letters {
+		if all && l.Unsigned {
+			fmt.Fprintf(out, "skipped %s (%s): not signed by the system's keys\n", l.Key, l.Type)
+			continue
+		}
 		if err := store.Replay(ctx, &l, pub, time.Now()); err != nil {
 			return err
 		}

@@ -38,6 +38,7 @@ type Letter struct {
 	ErrorCode  string     `bson:"errorCode,omitempty" json:"errorCode,omitempty"`
 	ErrorData  string     `bson:"errorData,omitempty" json:"errorData,omitempty"`
 	SignedBy   string     `bson:"signedBy,omitempty" json:"signedBy,omitempty"` // the id of the key that signed the event
+	Unsigned   bool       `bson:"unsigned,omitempty" json:"unsigned,omitempty"` // no key of the system's verifies it: kept to be seen, never replayed
 	Event      []byte     `bson:"event" json:"-"`                               // the whole event in JSON format
 	Deaths     int        `bson:"deaths" json:"deaths"`
 	LastDied   time.Time  `bson:"lastDied" json:"lastDied"`
@@ -52,7 +53,16 @@ type Store struct {
 // NewStore returns the store of db.
 func NewStore(db *mongo.Database) *Store { return &Store{coll: db.Collection("deadletters")} }
 
-func key(e cloudevents.Event) string { return e.Source() + " " + e.ID() }
+// unsignedPrefix begins the key of an unsigned letter, so that one never
+// overwrites the letter of a signed event with the same source and id.
+const unsignedPrefix = "unsigned: "
+
+func key(e cloudevents.Event, signed bool) string {
+	if !signed {
+		return unsignedPrefix + e.Source() + " " + e.ID()
+	}
+	return e.Source() + " " + e.ID()
+}
 
 func extension(e cloudevents.Event, name string) string {
 	v, ok := e.Extensions()[name]
@@ -72,13 +82,17 @@ func errorData(e cloudevents.Event) string {
 	return v
 }
 
-// Keep stores e, or records that it died once more.
-func (s *Store) Keep(ctx context.Context, e cloudevents.Event, now time.Time) error {
+// Keep stores e, or records that it died once more. signed says whether
+// e carries a signature of the system's keys (Keys.Verify): an unsigned
+// letter is kept, under a key of its own, for an operator to see, and
+// Replay refuses it.
+func (s *Store) Keep(ctx context.Context, e cloudevents.Event, signed bool, now time.Time) error {
+	k := key(e, signed)
 	whole, err := e.MarshalJSON()
 	if err != nil {
-		return fmt.Errorf("keep dead letter %s: encode: %w", key(e), err)
+		return fmt.Errorf("keep dead letter %s: encode: %w", k, err)
 	}
-	_, err = s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: key(e)}}, bson.D{
+	_, err = s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: k}}, bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: "type", Value: e.Type()}, {Key: "source", Value: e.Source()}, {Key: "id", Value: e.ID()},
 			{Key: "subject", Value: e.Subject()},
@@ -86,6 +100,7 @@ func (s *Store) Keep(ctx context.Context, e cloudevents.Event, now time.Time) er
 			{Key: "errorCode", Value: extension(e, ErrorCode)},
 			{Key: "errorData", Value: errorData(e)},
 			{Key: "signedBy", Value: events.SigningKeyOf(e)},
+			{Key: "unsigned", Value: !signed},
 			{Key: "event", Value: whole},
 			{Key: "lastDied", Value: now},
 		}},
@@ -93,7 +108,7 @@ func (s *Store) Keep(ctx context.Context, e cloudevents.Event, now time.Time) er
 		{Key: "$unset", Value: bson.D{{Key: "replayedAt", Value: ""}}},
 	}, options.UpdateOne().SetUpsert(true))
 	if err != nil {
-		return fmt.Errorf("keep dead letter %s: %w", key(e), err)
+		return fmt.Errorf("keep dead letter %s: %w", k, err)
 	}
 	return nil
 }
@@ -119,6 +134,11 @@ func (s *Store) List(ctx context.Context, all bool) ([]Letter, error) {
 // ErrNotFound is returned for a key no letter has.
 var ErrNotFound = errors.New("no such dead letter")
 
+// ErrUnsigned is returned for a letter whose event no key of the system
+// signed: replaying it would put into the broker an event that nobody
+// vouches for, which the handlers refuse anyway.
+var ErrUnsigned = errors.New("the letter's event is not signed by the system's keys; it is kept to be seen, not replayed")
+
 // Get returns the letter with key.
 func (s *Store) Get(ctx context.Context, key string) (*Letter, error) {
 	return mongodb.FindOne[Letter](ctx, s.coll, bson.D{{Key: "_id", Value: key}}, fmt.Errorf("%w: %q", ErrNotFound, key))
@@ -135,6 +155,9 @@ type Publisher interface {
 // accept it: the key that made it must still be among theirs), and marks
 // the letter replayed.
 func (s *Store) Replay(ctx context.Context, l *Letter, pub Publisher, now time.Time) error {
+	if l.Unsigned {
+		return fmt.Errorf("replay %q: %w", l.Key, ErrUnsigned)
+	}
 	var e cloudevents.Event
 	if err := e.UnmarshalJSON(l.Event); err != nil {
 		return fmt.Errorf("replay %q: decode: %w", l.Key, err)

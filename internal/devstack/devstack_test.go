@@ -98,7 +98,7 @@ func TestBrokerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := broker.Config{
-		Namespace: "default", Name: "default", UID: "uid-1",
+		Namespace: "default", Name: "default", UID: "uid-1", Ingress: "http://127.0.0.1:2000/",
 		// The dead-letter Service does not exist: dead letters are dropped.
 		Delivery: broker.Delivery{Retry: 5, BackoffPolicy: "exponential", BackoffDelay: 500 * time.Millisecond},
 		Triggers: []broker.Trigger{{

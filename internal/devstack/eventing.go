@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,7 +61,7 @@ func (a addresses) resolve(d manifest.Destination) (string, error) {
 // brokerConfig is the configuration of package broker for b and the
 // Triggers on it.
 func brokerConfig(set *manifest.Set, b manifest.Broker, uid string, addrs addresses, log *slog.Logger) (broker.Config, error) {
-	cfg := broker.Config{Namespace: cmp.Or(b.Namespace, "default"), Name: b.Name, UID: uid}
+	cfg := broker.Config{Namespace: cmp.Or(b.Namespace, "default"), Name: b.Name, UID: uid, Ingress: addrs.brokers[b.Name]}
 	var errs []error
 	var err error
 	if cfg.Delivery, err = delivery(b.Delivery, addrs, "Broker "+b.Name, log); err != nil {
@@ -139,8 +140,18 @@ func newBroker(cfg broker.Config, rabbitURL string, log *slog.Logger) (eventBrok
 // pingType is the type of the events of a PingSource.
 const pingType = "dev.knative.sources.ping"
 
-// ping sends the events of a PingSource to sink on its schedule, or every
-// interval when interval is set, until ctx ends.
+// How a ping is sent, as Knative's PingSource adapter (mtping) sends it: up
+// to pingRetries retries after a failure, waiting pingBackoff*2^n before
+// retry n, and a random wait of up to pingJitter after the scheduled time.
+const (
+	pingRetries = 5
+	pingBackoff = 50 * time.Millisecond
+	pingJitter  = 500 * time.Millisecond
+)
+
+// ping sends the events of a PingSource to sink on its schedule, read in
+// the PingSource's timezone or else UTC, as the adapter runs in UTC; or
+// every interval when interval is set; until ctx ends.
 func ping(ctx context.Context, src manifest.PingSource, sink string, interval time.Duration, log *slog.Logger) {
 	log = log.With("pingsource", src.Name)
 	schedule, err := cron.Parse(src.Schedule)
@@ -148,7 +159,7 @@ func ping(ctx context.Context, src manifest.PingSource, sink string, interval ti
 		log.Error("bad schedule", "error", err)
 		return
 	}
-	loc := time.Local
+	loc := time.UTC
 	if src.Timezone != "" {
 		if loc, err = time.LoadLocation(src.Timezone); err != nil {
 			log.Error("bad timezone", "error", err)
@@ -170,7 +181,7 @@ func ping(ctx context.Context, src manifest.PingSource, sink string, interval ti
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Until(next)):
+		case <-time.After(time.Until(next) + rand.N(pingJitter)):
 		}
 		e := cloudevents.NewEvent()
 		e.SetID(uuid.NewString())
@@ -183,8 +194,23 @@ func ping(ctx context.Context, src manifest.PingSource, sink string, interval ti
 		if len(src.Data) > 0 {
 			e.DataEncoded = src.Data
 		}
-		if err := publisher.Publish(ctx, e); err != nil && ctx.Err() == nil {
-			log.Warn("ping not delivered", "error", err)
+		if err := sendPing(ctx, publisher, e); err != nil && ctx.Err() == nil {
+			log.Warn("ping not delivered", "error", err, "retries", pingRetries)
+		}
+	}
+}
+
+// sendPing sends e, retrying a failure pingRetries times.
+func sendPing(ctx context.Context, publisher *events.Publisher, e cloudevents.Event) error {
+	for n := 1; ; n++ {
+		err := publisher.Publish(ctx, e)
+		if err == nil || n > pingRetries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pingBackoff << n):
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,10 +56,11 @@ const PingType = "dev.knative.sources.ping"
 // dependency down, and a 4xx the broker drops for an event that no retry
 // would help. Its answers never carry an error's text: that goes to the log.
 type Receiver struct {
-	handle Handler
-	inbox  Inbox
-	keys   *Keys                         // verify events and sign replies; nil for a ping receiver
-	accept func(cloudevents.Event) error // nil: the event may be handled
+	handle  Handler
+	inbox   Inbox
+	keys    *Keys                         // verify events and sign replies; nil for a ping or sink receiver
+	accept  func(cloudevents.Event) error // nil: the event may be handled
+	maxBody int64                         // 0: MaxBodyBytes
 }
 
 // NewReceiver returns a Receiver for h that accepts only events signed with
@@ -86,10 +88,24 @@ func NewPingReceiver(h Handler) *Receiver {
 	}}
 }
 
+// MaxLetterBytes bounds the body of an event a sink receiver reads: far
+// above any event of the catalogue, well under MongoDB's 16 MiB document.
+const MaxLetterBytes = 4 << 20
+
+// NewSinkReceiver returns a Receiver that hands h every valid CloudEvent of
+// up to MaxLetterBytes, signed or not: for the dead-letter sink, which must
+// keep whatever the broker gives up on, because the broker drops what its
+// sink does not take. h acts on nothing it reads: it checks a signature
+// itself before it trusts one. h may not reply.
+func NewSinkReceiver(h Handler) *Receiver {
+	return &Receiver{handle: h, accept: func(cloudevents.Event) error { return nil }, maxBody: MaxLetterBytes}
+}
+
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	log := logging.FromContext(ctx)
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	limit := cmp.Or(rc.maxBody, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	e, err := binding.ToEvent(ctx, cehttp.NewMessageFromHttpRequest(r))
 	if err == nil {
 		err = e.Validate()
@@ -97,8 +113,8 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		log.Warn("event refused: body too large", "limit", MaxBodyBytes)
-		answer(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Event body is larger than %d bytes", MaxBodyBytes))
+		log.Warn("event refused: body too large", "limit", limit)
+		answer(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Event body is larger than %d bytes", limit))
 		return
 	case err != nil:
 		log.Warn("event refused: not a valid CloudEvent", "error", err.Error())

@@ -11,11 +11,16 @@
 // nothing accepted is lost when RabbitMQ or the broker restarts. Memory keeps
 // its queues in the process: the embedded default, not durable.
 //
-// Delivery follows the Knative data plane as the RabbitMQ broker implements
-// it: a 2xx is delivered; 5xx, 404, 408, 409, 429 and transport errors are
-// retried and then dead-lettered; any other status is acknowledged and
-// dropped. A 200 that carries a CloudEvent is a reply, published back into
-// the broker before the original is acknowledged.
+// Delivery follows eventing-rabbitmq's dispatcher: a 2xx is delivered; 5xx,
+// 404, 408, 409, 429 and transport errors are retried and then dead-lettered
+// with knativeerrordest and knativeerrorcode (-1 when no response came);
+// any other status is acknowledged and dropped. A 200 that carries a
+// CloudEvent is a reply, POSTed to the broker's ingress on the same retry
+// schedule before the original is acknowledged; when that fails, the
+// original is dead-lettered with knativeerrordata saying why. A dead letter
+// is offered to its sink on the same schedule, then dropped. Every Trigger
+// queue names its dead-letter exchange, as the policies eventing-rabbitmq
+// sets do, so what RabbitMQ itself dead-letters reaches the sink too.
 package broker
 
 import (
@@ -49,11 +54,8 @@ const (
 	defaultTimeout      = 30 * time.Second
 	// maxBackoff bounds the waits of a schedule whose arithmetic would
 	// overflow; it is never reached by a realistic spec.
-	maxBackoff = 24 * time.Hour
-	// maxDeadLetterWait bounds the wait between attempts to hand a dead
-	// letter to its sink, which are repeated until the sink takes it.
-	maxDeadLetterWait = time.Minute
-	maxParallelism    = 1000
+	maxBackoff     = 24 * time.Hour
+	maxParallelism = 1000
 )
 
 // Trigger subscribes a URL to the events of the broker that match its filter.
@@ -69,6 +71,7 @@ type Trigger struct {
 type Config struct {
 	Namespace, Name string   // the Broker's namespace and name
 	UID             string   // stable per installation; part of every RabbitMQ name, so two installations on one RabbitMQ never meet
+	Ingress         string   // the URL of the broker's ingress, where the dispatchers POST replies
 	Delivery        Delivery // the Broker's delivery, used by triggers that have none
 	Triggers        []Trigger
 }
@@ -83,6 +86,7 @@ func (c Config) Validate() error {
 	if c.Namespace == "" || c.Name == "" || c.UID == "" {
 		errs = append(errs, errors.New("broker namespace, name and UID are required"))
 	}
+	errs = append(errs, validURL("broker ingress", c.Ingress))
 	errs = append(errs, c.Delivery.validate("broker delivery"))
 	seen := map[string]bool{}
 	for i, t := range c.Triggers {

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,7 +79,7 @@ func TestUnavailableSubscriberIsRetriedThenDeadLettered(t *testing.T) {
 		if dl.ID() != "e1" || dl.Type() != "order.created" || dl.Subject() != "order-1" || string(dl.Data()) != string(sent.Data()) {
 			t.Errorf("dead letter is not the event sent:\n%v\nwant\n%v", dl, sent)
 		}
-		checkErrorExtensions(t, dl, sub.URL, "503", "starting\n")
+		checkErrorExtensions(t, dl, sub.URL, "503", "")
 		if got, want := sub.received(), []string{"e1", "e1", "e1", "e1"}; !slices.Equal(got, want) {
 			t.Errorf("subscriber received %v, want the first attempt and 3 retries", got)
 		}
@@ -97,7 +96,7 @@ func TestBrokerDeliveryServesTriggersWithout(t *testing.T) {
 		})
 		accepted(t, ingress, newEvent("e1", "order.created"))
 
-		checkErrorExtensions(t, sink.next(t), sub.URL, "500", "bug\n")
+		checkErrorExtensions(t, sink.next(t), sub.URL, "500", "")
 		if got := sub.received(); len(got) != 2 {
 			t.Errorf("subscriber received %v, want the first attempt and 1 retry", got)
 		}
@@ -217,24 +216,80 @@ func TestInvalidReplyIsDeadLettered(t *testing.T) {
 	})
 }
 
-func TestDeadLetterSinkIsRetriedUntilItTakesTheEvent(t *testing.T) {
+// TestNoResponseIsCodeMinusOne: a subscriber that gives no HTTP response
+// is dead-lettered with knativeerrorcode -1, as eventing-rabbitmq reports it.
+func TestNoResponseIsCodeMinusOne(t *testing.T) {
+	forEachKind(t, func(t *testing.T, kind string) {
+		gone := httptest.NewServer(http.NotFoundHandler())
+		gone.Close() // its address now refuses connections
+		sink := newSubscriber(t, ok)
+		ingress := start(t, kind, Config{Triggers: []Trigger{
+			{Name: "t", Subscriber: gone.URL, Delivery: quick(1, sink.URL)},
+		}})
+		accepted(t, ingress, newEvent("e1", "order.created"))
+
+		checkErrorExtensions(t, sink.next(t), gone.URL, "-1", "")
+	})
+}
+
+// TestFailedReplyDeadLettersTheEvent: a reply is POSTed to the broker's
+// ingress on the Trigger's schedule; when the ingress never takes it, the
+// event that caused it is dead-lettered with knativeerrordata saying why,
+// and knativeerrorcode the subscriber's status.
+func TestFailedReplyDeadLettersTheEvent(t *testing.T) {
+	forEachKind(t, func(t *testing.T, kind string) {
+		replier := newSubscriber(t, func(w http.ResponseWriter, e *event.Event, _ int) {
+			r := newEvent("reply-to-"+e.ID(), "order.expired")
+			if err := cehttp.WriteResponseWriter(t.Context(), binding.ToMessage(&r), http.StatusOK, w); err != nil {
+				t.Errorf("write reply: %v", err)
+			}
+		})
+		ingressDown := newSubscriber(t, answer(http.StatusServiceUnavailable, "ingress down"))
+		sink := newSubscriber(t, ok)
+		ingress := start(t, kind, Config{Ingress: ingressDown.URL, Triggers: []Trigger{
+			{Name: "t", Filter: map[string]string{"type": "order.created"}, Subscriber: replier.URL, Delivery: quick(2, sink.URL)},
+		}})
+		accepted(t, ingress, newEvent("e1", "order.created"))
+
+		dl := sink.next(t)
+		ext := dl.Extensions()
+		data, _ := ext["knativeerrordata"].(string)
+		if dl.ID() != "e1" || ext["knativeerrordest"] != replier.URL || ext["knativeerrorcode"] != "200" ||
+			!strings.Contains(data, "reply-to-e1") || !strings.Contains(data, "503") {
+			t.Errorf("dead letter %s with extensions %v; want e1 from %s, code 200, and data on the failed reply", dl.ID(), ext, replier.URL)
+		}
+		if got, want := ingressDown.received(), []string{"reply-to-e1", "reply-to-e1", "reply-to-e1"}; !slices.Equal(got, want) {
+			t.Errorf("ingress received %v, want the reply and 2 retries", got)
+		}
+	})
+}
+
+// TestDeadLetterSinkIsRetriedOnTheScheduleThenDropped: a sink that fails
+// gets the Trigger's retries, then the letter is dropped; one that recovers
+// within them gets it. The fences, which the sink takes, come after.
+func TestDeadLetterSinkIsRetriedOnTheScheduleThenDropped(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
 		sub := newSubscriber(t, answer(http.StatusBadGateway, "no"))
-		sink := newSubscriber(t, func(w http.ResponseWriter, _ *event.Event, attempt int) {
-			if attempt <= 3 {
+		sink := newSubscriber(t, func(w http.ResponseWriter, e *event.Event, attempt int) {
+			if e.ID() == "lost" || (e.ID() == "late" && attempt <= 2) {
 				http.Error(w, "sink down", http.StatusServiceUnavailable)
 				return
 			}
 			w.WriteHeader(http.StatusAccepted)
 		})
 		ingress := start(t, kind, Config{Triggers: []Trigger{
-			{Name: "t", Subscriber: sub.URL, Delivery: quick(0, sink.URL)},
+			{Name: "t", Subscriber: sub.URL, Delivery: quick(2, sink.URL)},
 		}})
-		accepted(t, ingress, newEvent("e1", "order.created"))
+		accepted(t, ingress, newEvent("lost", "order.created"))
+		accepted(t, ingress, newEvent("fence", "order.created"))
+		accepted(t, ingress, newEvent("late", "order.created"))
+		accepted(t, ingress, newEvent("fence2", "order.created"))
 
-		for range 4 {
-			dl := sink.next(t)
-			checkErrorExtensions(t, dl, sub.URL, "502", "no\n")
+		if got, want := sink.until(t, "fence"), []string{"lost", "lost", "lost"}; !slices.Equal(got, want) {
+			t.Errorf("sink received %v before the fence, want the letter and 2 retries", got)
+		}
+		if got, want := sink.until(t, "fence2"), []string{"late", "late", "late"}; !slices.Equal(got, want) {
+			t.Errorf("sink received %v before the second fence, want the letter until it took it on the third attempt", got)
 		}
 	})
 }
@@ -358,7 +413,7 @@ func TestIngress(t *testing.T) {
 
 func TestClosedBrokerRefusesEvents(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
-		cfg := Config{Namespace: "test", Name: "default", UID: "closed", Triggers: []Trigger{{Name: "t", Subscriber: "http://127.0.0.1:1/"}}}
+		cfg := Config{Namespace: "test", Name: "default", UID: "closed", Ingress: "http://127.0.0.1:1/", Triggers: []Trigger{{Name: "t", Subscriber: "http://127.0.0.1:1/"}}}
 		var b broker = NewMemory(cfg, slog.New(slog.DiscardHandler))
 		if kind == "rabbitmq" {
 			cfg.UID = testenv.Name()
@@ -383,12 +438,16 @@ func TestClosedBrokerRefusesEvents(t *testing.T) {
 	})
 }
 
+// checkErrorExtensions checks a dead letter's knativeerrordest and
+// knativeerrorcode, and that it carries knativeerrordata only when data is
+// not empty.
 func checkErrorExtensions(t *testing.T, dl *event.Event, dest, code, data string) {
 	t.Helper()
 	ext := dl.Extensions()
-	if ext["knativeerrordest"] != dest || ext["knativeerrorcode"] != code || ext["knativeerrordata"] != base64.StdEncoding.EncodeToString([]byte(data)) {
-		t.Errorf("dead letter %s carries knativeerrordest %v, knativeerrorcode %v, knativeerrordata %v; want %s, %s, base64 of %q",
-			dl.ID(), ext["knativeerrordest"], ext["knativeerrorcode"], ext["knativeerrordata"], dest, code, data)
+	got, has := ext["knativeerrordata"]
+	if ext["knativeerrordest"] != dest || ext["knativeerrorcode"] != code || (data == "" && has) || (data != "" && got != data) {
+		t.Errorf("dead letter %s carries knativeerrordest %v, knativeerrorcode %v, knativeerrordata %v; want %s, %s, %q",
+			dl.ID(), ext["knativeerrordest"], ext["knativeerrorcode"], got, dest, code, data)
 	}
 }
 
@@ -415,7 +474,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	valid := Config{Namespace: "tickets", Name: "default", UID: "u1",
+	valid := Config{Namespace: "tickets", Name: "default", UID: "u1", Ingress: "http://broker-ingress.tickets/",
 		Delivery: Delivery{Retry: 3, DeadLetterSink: "http://dead-letter.tickets/"},
 		Triggers: []Trigger{{Name: "t", Filter: map[string]string{"type": "x"}, Subscriber: "http://sub/"}}}
 	if err := valid.Validate(); err != nil {
@@ -429,7 +488,7 @@ func TestValidate(t *testing.T) {
 		},
 	}
 	err := invalid.Validate()
-	for _, problem := range []string{"UID", "retry -1", "fibonacci", "dead-letter sink", `"x-match"`, `"Type"`, "subscriber", "parallelism", "used twice"} {
+	for _, problem := range []string{"UID", "ingress", "retry -1", "fibonacci", "dead-letter sink", `"x-match"`, `"Type"`, "subscriber", "parallelism", "used twice"} {
 		if err == nil || !strings.Contains(err.Error(), problem) {
 			t.Errorf("Validate does not report %s: %v", problem, err)
 		}

@@ -2,23 +2,27 @@ package broker
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
-// maxErrorData is how much of a failed response's body a dead letter
-// carries, as Knative truncates knativeerrordata.
+// maxErrorData is how much of a failed response's body the log shows.
 const maxErrorData = 1024
+
+// noResponse is the knativeerrorcode of a dead letter whose subscriber gave
+// no HTTP response at all, as eventing-rabbitmq reports it.
+const noResponse = -1
 
 // attempt is the outcome of one POST of an event to a subscriber.
 type attempt struct {
@@ -40,22 +44,23 @@ func (a attempt) retryable() bool {
 	return a.status >= 500
 }
 
-// dispatcher settles the events the brokers take from their queues. The
-// broker provides publish, which puts an event into the broker (a reply),
-// and deadLetter, which puts one onto a dead-letter queue.
+// dispatcher settles the events the brokers take from their queues. It
+// POSTs replies to the broker's ingress, as eventing-rabbitmq's dispatcher
+// does; the broker provides deadLetter, which puts an event onto a
+// dead-letter queue.
 type dispatcher struct {
 	client     *http.Client
 	log        *slog.Logger
-	publish    func(ctx context.Context, e *event.Event) error
+	ingress    string
 	deadLetter func(ctx context.Context, to *deadEnd, e *event.Event) error
 }
 
-func newDispatcher(log *slog.Logger, publish func(context.Context, *event.Event) error, deadLetter func(context.Context, *deadEnd, *event.Event) error) dispatcher {
+func newDispatcher(log *slog.Logger, ingress string, deadLetter func(context.Context, *deadEnd, *event.Event) error) dispatcher {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Parallel deliveries go to a handful of subscribers: keep a connection
 	// for each delivery in flight rather than the default two per host.
 	transport.MaxIdleConnsPerHost = maxParallelism
-	return dispatcher{client: &http.Client{Transport: transport}, log: log, publish: publish, deadLetter: deadLetter}
+	return dispatcher{client: &http.Client{Transport: transport}, log: log, ingress: ingress, deadLetter: deadLetter}
 }
 
 // dispatch delivers e, taken from r's queue, to r's subscriber and settles
@@ -64,7 +69,7 @@ func newDispatcher(log *slog.Logger, publish func(context.Context, *event.Event)
 func (d *dispatcher) dispatch(ctx context.Context, r *route, e *event.Event) error {
 	log := d.log.With("trigger", r.Name, "subscriber", r.Subscriber,
 		"event_id", e.ID(), "event_type", e.Type(), "event_source", e.Source())
-	a, err := d.deliver(ctx, log, r.Subscriber, e, r.delivery, false)
+	a, err := d.deliver(ctx, log, r.Subscriber, e, r.delivery)
 	if err != nil {
 		return err
 	}
@@ -72,40 +77,53 @@ func (d *dispatcher) dispatch(ctx context.Context, r *route, e *event.Event) err
 	case a.delivered() && a.reply == nil:
 		log.Debug("event delivered", "status", a.status)
 	case a.delivered():
-		err := persist(ctx, log, "publish reply", func(ctx context.Context) error { return d.publish(ctx, a.reply) })
+		published, err := d.deliver(ctx, log, d.ingress, a.reply, r.delivery)
 		if err != nil {
-			return fmt.Errorf("publish reply %s to event %s: %w", a.reply.ID(), e.ID(), err)
+			return err
 		}
-		log.Debug("event delivered; reply published", "status", a.status, "reply_id", a.reply.ID(), "reply_type", a.reply.Type())
+		if published.delivered() {
+			log.Debug("event delivered; reply published", "status", a.status, "reply_id", a.reply.ID(), "reply_type", a.reply.Type())
+			return nil
+		}
+		why := fmt.Sprintf("publish reply %s to the broker's ingress: %s", a.reply.ID(), published.failure())
+		log.Warn("reply not published", "reply_id", a.reply.ID(), "reply_type", a.reply.Type(), "error", why)
+		return d.deadEnd(ctx, log, r, deadLetter(e, r.Subscriber, a.status, why))
 	case !a.retryable():
 		log.Warn("subscriber refused the event; dropped", "status", a.status, "response", string(a.data))
-	case r.dead == nil:
-		log.Error("event undeliverable and no dead-letter sink; dropped", "status", a.status,
-			"response", string(a.data), "attempts", r.delivery.Retry+1, "event", eventJSON(e))
 	default:
-		dl := deadLetter(e, r.Subscriber, a)
-		err := persist(ctx, log, "dead-letter event", func(ctx context.Context) error { return d.deadLetter(ctx, r.dead, dl) })
-		if err != nil {
-			return fmt.Errorf("dead-letter event %s: %w", e.ID(), err)
-		}
-		log.Warn("event undeliverable; dead-lettered", "status", a.status, "response", string(a.data),
-			"attempts", r.delivery.Retry+1, "sink", r.dead.sink)
+		log.Warn("event undeliverable", "status", a.status, "response", string(a.data), "attempts", r.delivery.Retry+1)
+		return d.deadEnd(ctx, log, r, deadLetter(e, r.Subscriber, a.status, ""))
 	}
 	return nil
 }
 
-// drain delivers a dead letter to its sink. A dead letter has nowhere else
-// to go, so it is offered until the sink takes it, or refuses it for good.
+// deadEnd puts dl onto r's dead-letter queue, or drops it when r has none.
+func (d *dispatcher) deadEnd(ctx context.Context, log *slog.Logger, r *route, dl *event.Event) error {
+	if r.dead == nil {
+		log.Error("no dead-letter sink; event dropped", "event", eventJSON(dl))
+		return nil
+	}
+	err := persist(ctx, log, "dead-letter event", func(ctx context.Context) error { return d.deadLetter(ctx, r.dead, dl) })
+	if err != nil {
+		return fmt.Errorf("dead-letter event %s: %w", dl.ID(), err)
+	}
+	log.Warn("event dead-lettered", "sink", r.dead.sink)
+	return nil
+}
+
+// drain delivers a dead letter to its sink on the delivery's schedule, and
+// drops it when the sink does not take it, as eventing-rabbitmq's
+// dispatcher does: a sink down for longer than the schedule loses letters.
 // A reply of the sink is ignored.
 func (d *dispatcher) drain(ctx context.Context, to *deadEnd, e *event.Event) error {
 	log := d.log.With("sink", to.sink, "event_id", e.ID(), "event_type", e.Type(), "event_source", e.Source())
-	a, err := d.deliver(ctx, log, to.sink, e, to.delivery, true)
+	a, err := d.deliver(ctx, log, to.sink, e, to.delivery)
 	if err != nil {
 		return err
 	}
 	if !a.delivered() {
-		log.Error("dead-letter sink refused the event; dropped", "status", a.status,
-			"response", string(a.data), "event", eventJSON(e))
+		log.Error("dead-letter sink did not take the event; dropped", "status", a.status,
+			"response", string(a.data), "attempts", to.delivery.Retry+1, "event", eventJSON(e))
 		return nil
 	}
 	log.Info("dead letter delivered", "status", a.status)
@@ -113,9 +131,9 @@ func (d *dispatcher) drain(ctx context.Context, to *deadEnd, e *event.Event) err
 }
 
 // deliver offers e to url under spec until it is delivered, refused, or
-// spec's retries run out (never, when untilTaken), and returns the last
-// attempt. It returns an error only when ctx ends.
-func (d *dispatcher) deliver(ctx context.Context, log *slog.Logger, url string, e *event.Event, spec Delivery, untilTaken bool) (attempt, error) {
+// spec's retries run out, and returns the last attempt. It returns an error
+// only when ctx ends.
+func (d *dispatcher) deliver(ctx context.Context, log *slog.Logger, url string, e *event.Event, spec Delivery) (attempt, error) {
 	for n := 1; ; n++ {
 		a := d.post(ctx, url, e, spec.timeout())
 		if a.delivered() {
@@ -124,22 +142,19 @@ func (d *dispatcher) deliver(ctx context.Context, log *slog.Logger, url string, 
 		if err := ctx.Err(); err != nil {
 			return a, err // the attempt failed because ctx ended
 		}
-		if !a.retryable() || (!untilTaken && n > spec.Retry) {
+		if !a.retryable() || n > spec.Retry {
 			return a, nil
 		}
 		wait := spec.backoff(n)
-		if untilTaken {
-			wait = min(wait, maxDeadLetterWait)
-		}
-		log.Info("delivery failed; retrying", "status", a.status, "response", string(a.data), "attempt", n, "wait", wait)
+		log.Info("delivery failed; retrying", "to", url, "status", a.status, "response", string(a.data), "attempt", n, "wait", wait)
 		if err := sleep(ctx, wait); err != nil {
 			return a, err
 		}
 	}
 }
 
-// post makes one attempt: a POST of e in binary mode, with the Prefer: reply
-// header the Knative data plane asks a broker to send.
+// post makes one attempt: a POST of e in binary mode. Like eventing-rabbitmq's
+// CloudEvents client, it sends no Prefer: reply header.
 func (d *dispatcher) post(ctx context.Context, url string, e *event.Event, timeout time.Duration) attempt {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -150,7 +165,6 @@ func (d *dispatcher) post(ctx context.Context, url string, e *event.Event, timeo
 	if err != nil {
 		return attempt{data: []byte("dispatch error: " + err.Error())}
 	}
-	req.Header.Set("Prefer", "reply")
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return attempt{data: []byte("dispatch error: " + err.Error())}
@@ -183,20 +197,36 @@ func (d *dispatcher) post(ctx context.Context, url string, e *event.Event, timeo
 	return a
 }
 
+// failure says how a failed attempt failed, on one line of printable
+// text, as an extension's value travels in an HTTP header.
+func (a attempt) failure() string {
+	s := string(a.data)
+	if a.status != 0 {
+		s = fmt.Sprintf("status %d: %s", a.status, a.data)
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
 // deadLetter is e as its dead-letter sink receives it, with the extensions
-// Knative adds: the destination that failed, its last status (500 when it
-// gave no response, as Knative reports it), and the start of its answer,
-// base64-encoded as Knative's dispatchers encode it.
-func deadLetter(e *event.Event, dest string, a attempt) *event.Event {
+// eventing-rabbitmq's dispatcher adds: the subscriber that failed and its
+// last status, -1 when it gave no response; and, only when the subscriber
+// answered but its reply could not be published, why not.
+func deadLetter(e *event.Event, dest string, status int, replyFailure string) *event.Event {
 	dl := e.Clone()
-	code := a.status
+	code := status
 	if code == 0 {
-		code = http.StatusInternalServerError
+		code = noResponse
 	}
 	dl.SetExtension("knativeerrordest", dest)
 	dl.SetExtension("knativeerrorcode", code)
-	if len(a.data) > 0 {
-		dl.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(a.data[:min(len(a.data), maxErrorData)]))
+	if replyFailure != "" {
+		dl.SetExtension("knativeerrordata", replyFailure)
 	}
 	return &dl
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -47,6 +48,13 @@ func start(t *testing.T, kind string, cfg Config) string {
 // URL.
 func run(t testing.TB, kind string, cfg Config, log *slog.Logger) string {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Ingress == "" {
+		cfg.Ingress = "http://" + ln.Addr().String() + "/"
+	}
 	var b broker
 	switch kind {
 	case "memory":
@@ -63,7 +71,10 @@ func run(t testing.TB, kind string, cfg Config, log *slog.Logger) string {
 		})
 		b = rb
 	}
-	ingress := httptest.NewServer(b)
+	ingress := httptest.NewUnstartedServer(b)
+	ingress.Listener.Close()
+	ingress.Listener = ln
+	ingress.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- b.Run(ctx) }()

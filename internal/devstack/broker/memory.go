@@ -34,7 +34,7 @@ func NewMemory(cfg Config, log *slog.Logger) *Memory {
 		queues:  map[string]*queue{},
 		closing: make(chan struct{}),
 	}
-	m.dispatcher = newDispatcher(m.log, m.publish, m.deadLetter)
+	m.dispatcher = newDispatcher(m.log, cfg.Ingress, m.deadLetter)
 	for _, r := range m.plan.routes {
 		m.queues[r.queue] = newQueue()
 	}

@@ -71,7 +71,7 @@ func NewRabbitMQ(url string, cfg Config, log *slog.Logger) (*RabbitMQ, error) {
 		log:     log.With("broker", name),
 		closing: make(chan struct{}),
 	}
-	r.dispatcher = newDispatcher(r.log, r.publish, r.deadLetter)
+	r.dispatcher = newDispatcher(r.log, cfg.Ingress, r.deadLetter)
 	s, err := r.connect()
 	if err != nil {
 		return nil, fmt.Errorf("broker %s: %w", name, err)
@@ -163,7 +163,7 @@ func (r *RabbitMQ) Delete() error {
 	return nil
 }
 
-// publish puts e into the broker: the ingress's and a reply's way in.
+// publish puts e into the broker: the ingress's way in.
 func (r *RabbitMQ) publish(ctx context.Context, e *event.Event) error {
 	return r.send(ctx, r.plan.exchange, e)
 }
@@ -304,6 +304,13 @@ func (r *RabbitMQ) connect() (*session, error) {
 // Trigger bound with its filter (x-match all, on which the x- arguments
 // that name the Trigger have no effect), and a dead-letter exchange and
 // queue for each dead-letter sink. Declaring what exists is a no-op.
+//
+// A Trigger queue names its dead-letter exchange, the Trigger's or else the
+// Broker's, so that a message RabbitMQ dead-letters itself (rejected, or
+// over a quorum queue's delivery limit) reaches the sink. eventing-rabbitmq
+// sets it by policy; devstack has no management API, so it is the queue's
+// x-dead-letter-exchange argument. RabbitMQ refuses to change the arguments
+// of a queue that exists: queues of an older devstack need `devstack reset`.
 func declare(ch *amqp.Channel, p *plan) error {
 	quorum := amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}
 	if err := ch.ExchangeDeclare(p.exchange, amqp.ExchangeHeaders, true, false, false, false, nil); err != nil {
@@ -322,14 +329,21 @@ func declare(ch *amqp.Channel, p *plan) error {
 		}
 	}
 	for _, r := range p.routes {
-		if _, err := ch.QueueDeclare(r.queue, true, false, false, false, quorum); err != nil {
+		args := amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}
+		if r.dead != nil {
+			args["x-dead-letter-exchange"] = r.dead.exchange
+		}
+		if _, err := ch.QueueDeclare(r.queue, true, false, false, false, args); err != nil {
+			if isPreconditionFailed(err) {
+				err = fmt.Errorf("%w (a queue of an older devstack, without its dead-letter exchange: run devstack reset)", err)
+			}
 			return fmt.Errorf("declare queue %s: %w", r.queue, err)
 		}
-		args := amqp.Table{"x-match": "all", "x-knative-trigger": r.Name}
+		bind := amqp.Table{"x-match": "all", "x-knative-trigger": r.Name}
 		for k, v := range r.Filter {
-			args[k] = v
+			bind[k] = v
 		}
-		if err := ch.QueueBind(r.queue, "", p.exchange, false, args); err != nil {
+		if err := ch.QueueBind(r.queue, "", p.exchange, false, bind); err != nil {
 			return fmt.Errorf("bind queue %s: %w", r.queue, err)
 		}
 	}
@@ -462,4 +476,9 @@ func (r *RabbitMQ) settle(ctx context.Context, queue string, d *amqp.Delivery, h
 	if err := d.Ack(false); err != nil {
 		r.log.Info("acknowledgement lost; RabbitMQ will redeliver", "queue", queue, "event_id", e.ID(), "error", err.Error())
 	}
+}
+
+func isPreconditionFailed(err error) bool {
+	var amqpErr *amqp.Error
+	return errors.As(err, &amqpErr) && amqpErr.Code == amqp.PreconditionFailed
 }

@@ -24,7 +24,7 @@ func TestRabbitMQTopology(t *testing.T) {
 	rabbit := testenv.RabbitMQURL(t)
 	uid := testenv.Name()
 	cfg := Config{
-		Namespace: "tickets", Name: "default", UID: uid,
+		Namespace: "tickets", Name: "default", UID: uid, Ingress: "http://127.0.0.1:1/",
 		Delivery: quick(1, "http://127.0.0.1:1/dead-letters"),
 		Triggers: []Trigger{
 			{Name: "orders", Filter: map[string]string{"type": "order.created"}, Subscriber: "http://127.0.0.1:1/"},
@@ -46,22 +46,31 @@ func TestRabbitMQTopology(t *testing.T) {
 		"b.tickets.default.dlx." + uid,
 		"t.tickets.default.tickets.dlx." + uid,
 	}
-	queues := []string{
-		"t.tickets.default.orders." + uid,
-		"t.tickets.default.tickets." + uid,
-		"b.tickets.default.dlq." + uid,
-		"t.tickets.default.tickets.dlq." + uid,
+	// Each queue and its dead-letter exchange: a Trigger's own, or else
+	// the Broker's, as eventing-rabbitmq's policies name them.
+	deadLetterExchange := map[string]string{
+		"t.tickets.default.orders." + uid:      "b.tickets.default.dlx." + uid,
+		"t.tickets.default.tickets." + uid:     "t.tickets.default.tickets.dlx." + uid,
+		"b.tickets.default.dlq." + uid:         "",
+		"t.tickets.default.tickets.dlq." + uid: "",
 	}
+	var queues []string
 	for _, name := range exchanges {
 		if err := ch.ExchangeDeclarePassive(name, amqp.ExchangeHeaders, true, false, false, false, nil); err != nil {
 			t.Fatalf("exchange %s: %v", name, err)
 		}
 	}
-	for _, name := range queues {
+	for name, dlx := range deadLetterExchange {
+		queues = append(queues, name)
 		// RabbitMQ refuses a declaration that differs from the queue's:
-		// this one passes only for a durable quorum queue.
-		if _, err := ch.QueueDeclare(name, true, false, false, false, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}); err != nil {
-			t.Fatalf("queue %s is not a durable quorum queue: %v", name, err)
+		// this one passes only for a durable quorum queue with that
+		// dead-letter exchange.
+		args := amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}
+		if dlx != "" {
+			args["x-dead-letter-exchange"] = dlx
+		}
+		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+			t.Fatalf("queue %s is not a durable quorum queue with dead-letter exchange %q: %v", name, dlx, err)
 		}
 	}
 
@@ -102,6 +111,50 @@ func TestRabbitMQTopology(t *testing.T) {
 		if _, err := ch.QueueDeclarePassive(name, true, false, false, false, nil); !isNotFound(err) {
 			t.Errorf("queue %s after Delete: %v, want not found", name, err)
 		}
+	}
+}
+
+// TestRabbitMQDeadLettersReachTheSink: a message RabbitMQ dead-letters
+// itself, here one a consumer rejects, goes to the Trigger queue's
+// dead-letter exchange, and so to the dead-letter sink, as it does under
+// eventing-rabbitmq's policies.
+func TestRabbitMQDeadLettersReachTheSink(t *testing.T) {
+	rabbit := testenv.RabbitMQURL(t)
+	sink := newSubscriber(t, ok)
+	uid := testenv.Name()
+	cfg := Config{
+		Namespace: "test", Name: "default", UID: uid, Ingress: "http://127.0.0.1:1/",
+		Delivery: quick(1, sink.URL),
+		Triggers: []Trigger{{Name: "t", Subscriber: "http://127.0.0.1:1/"}},
+	}
+	b, err := NewRabbitMQ(rabbit, cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = b.Close()
+		if err := b.Delete(); err != nil {
+			t.Errorf("delete topology: %v", err)
+		}
+	})
+	ingress := httptest.NewServer(b)
+	defer ingress.Close()
+	accepted(t, ingress.URL, newEvent("e1", "order.created"))
+
+	// Before the dispatchers run, reject the message as a consumer may.
+	_, ch := dial(t, rabbit)
+	m, found, err := ch.Get("t.test.default.t."+uid, false)
+	if err != nil || !found {
+		t.Fatalf("trigger queue: found %v, %v", found, err)
+	}
+	if err := m.Reject(false); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.Run(t.Context()) }()
+
+	dl := sink.next(t)
+	if dl.ID() != "e1" || dl.Type() != "order.created" {
+		t.Errorf("sink received\n%v\nwant event e1", dl)
 	}
 }
 
@@ -148,7 +201,7 @@ func TestRabbitMQDeclaresADeletedQueueAgain(t *testing.T) {
 }
 
 func TestNewRabbitMQFailsWhenRabbitMQIsUnreachable(t *testing.T) {
-	cfg := Config{Namespace: "test", Name: "default", UID: "unreachable"}
+	cfg := Config{Namespace: "test", Name: "default", UID: "unreachable", Ingress: "http://127.0.0.1:1/"}
 	if _, err := NewRabbitMQ("amqp://guest:guest@127.0.0.1:1/", cfg, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("NewRabbitMQ succeeded without RabbitMQ")
 	}
