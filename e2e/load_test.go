@@ -16,7 +16,7 @@ import (
 func loadRun(t *testing.T, s *devstacktest.Stack) {
 	ctx := context.Background()
 	c := load.NewClient(s.URL, 16)
-	res, err := load.Run(ctx, c, load.Config{Buyers: 4, Sellers: 2, Duration: 5 * time.Second, Pay: 0.8, Cancel: 0.1, Contend: 0.2})
+	res, err := load.Run(ctx, c, load.Config{Buyers: 4, Sellers: 2, Duration: 5 * time.Second, Pay: 0.8, Cancel: 0.1, Browse: 1, Contend: 0.2, ListOrders: 0.2})
 	if err != nil {
 		t.Fatal(err)
 	}

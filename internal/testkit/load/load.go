@@ -29,10 +29,15 @@ type Config struct {
 	// The share of orders that are paid and cancelled by their buyer; the
 	// rest are left to expire (while the buyer has fewer than 3 open).
 	Pay, Cancel float64
-	// Contend is the share of orders placed for a ticket picked from the
-	// listing, which other buyers may be ordering too, rather than for
-	// the ticket a seller has just put on sale.
-	Contend float64
+	// Browse is the share of visits in which the buyer reads the first
+	// page of tickets on sale before ordering. Contend is the share of
+	// those in which the buyer orders a ticket picked from that page,
+	// which other buyers may be ordering too, rather than the ticket a
+	// seller has just put on sale.
+	Browse, Contend float64
+	// ListOrders is the share of visits after which the buyer reads the
+	// list of their orders.
+	ListOrders float64
 	// Wait bounds how long a buyer waits for what follows an answer: the
 	// orders domain to learn of a new ticket, the payments domain of a new
 	// order, a paid order to be complete.
@@ -220,8 +225,8 @@ func (d *driver) buy(run, ctx context.Context, b *User) {
 }
 
 // flow is one buyer's visit: a seller puts a ticket on sale, the buyer
-// browses, orders that ticket or one from the listing, then pays, cancels
-// or walks away, now and then looking at their orders.
+// perhaps browses, looks at the ticket, orders it or one from the listing,
+// then pays, cancels or walks away, now and then looking at their orders.
 func (d *driver) flow(ctx context.Context, r *rand.Rand, b *User) error {
 	seller := d.sellers[r.IntN(len(d.sellers))]
 	if r.IntN(20) == 0 {
@@ -234,8 +239,13 @@ func (d *driver) flow(ctx context.Context, r *rand.Rand, b *User) error {
 	if err != nil {
 		return err
 	}
-	listing, err := d.browse(ctx, tk.ID)
-	if err != nil {
+	var listing []Ticket
+	if r.Float64() < d.cfg.Browse {
+		if listing, err = d.browse(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := d.c.Do(ctx, routeTicket, "GET", "/api/tickets/"+tk.ID, "", nil, nil, http.StatusOK); err != nil {
 		return err
 	}
 	want := tk.ID
@@ -262,7 +272,7 @@ func (d *driver) flow(ctx context.Context, r *rand.Rand, b *User) error {
 	default:
 		d.h.Update(o.ID, func(o *Order) { o.Abandoned = true })
 	}
-	if r.IntN(10) == 0 {
+	if r.Float64() < d.cfg.ListOrders {
 		_, err := d.c.Do(ctx, routeListOrders, "GET", "/api/orders", b.Token, nil, nil, http.StatusOK)
 		return err
 	}
@@ -301,13 +311,10 @@ func (d *driver) sell(ctx context.Context, r *rand.Rand, seller *User) (*Ticket,
 	return &tk, nil
 }
 
-// browse reads the first page of tickets on sale and the ticket of id.
-func (d *driver) browse(ctx context.Context, id string) ([]Ticket, error) {
+// browse reads the first page of tickets on sale.
+func (d *driver) browse(ctx context.Context) ([]Ticket, error) {
 	var listing []Ticket
-	if _, err := d.c.Do(ctx, routeList, "GET", "/api/tickets", "", nil, &listing, http.StatusOK); err != nil {
-		return nil, err
-	}
-	_, err := d.c.Do(ctx, routeTicket, "GET", "/api/tickets/"+id, "", nil, nil, http.StatusOK)
+	_, err := d.c.Do(ctx, routeList, "GET", "/api/tickets", "", nil, &listing, http.StatusOK)
 	return listing, err
 }
 
