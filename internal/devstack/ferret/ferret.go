@@ -65,6 +65,8 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Server, error) {
 		s.wg.Wait()
 		return nil, fmt.Errorf("ferret: %w", err)
 	}
+	ids := &idIndexes{dir: dir, log: log, done: map[string]bool{}}
+	s.proxy.Ran(ids.ran)
 	s.wg.Go(func() {
 		if err := s.proxy.Serve(ctx); err != nil {
 			log.Error("ferret: proxy stopped", "err", err)

@@ -2,8 +2,11 @@ package ferret_test
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +105,43 @@ func equal(a, b bson.D) bool {
 	x, _ := bson.Marshal(a)
 	y, _ := bson.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestLookupByIDUsesAnIndex reads SQLite's plan for the query FerretDB
+// makes of a filter {_id: v}: without the index that Start adds, SQLite
+// scans the whole table for it, and every such lookup costs in proportion
+// to the collection. It also checks a dropped collection, made again, gets
+// its index again.
+func TestLookupByIDUsesAnIndex(t *testing.T) {
+	dir := t.TempDir()
+	srv := start(t, dir)
+	coll := collection(t, srv.URI(), options.Client())
+	for range 2 {
+		if _, err := coll.InsertOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := coll.FindOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "app.sqlite")+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var table, plan string
+		if err := db.QueryRow(`SELECT table_name FROM _ferretdb_collections WHERE name = 'things'`).Scan(&table); err != nil {
+			t.Fatal(err)
+		}
+		var id, parent, unused int
+		err = db.QueryRow(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM "`+table+`" WHERE _ferretdb_sjson->'$._id' = ?`, `"a"`).Scan(&id, &parent, &unused, &plan)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, "USING INDEX") {
+			t.Errorf("SQLite's plan for a lookup by _id in %s: %q, want an index search", table, plan)
+		}
+		if err := coll.Drop(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // The parts of the MongoDB wire protocol the proxy looks at
@@ -89,18 +91,22 @@ func (m message) command() string {
 	return ""
 }
 
-// msgCommand finds the body (kind 0) section among an OP_MSG's sections:
+func msgCommand(m message) string {
+	return firstKey(msgBody(m))
+}
+
+// msgBody finds the body (kind 0) section among an OP_MSG's sections:
 // flagBits, then sections of a kind byte and a document (kind 0) or a
 // sequence of documents prefixed by its int32 size (kind 1), then an
-// optional checksum.
-func msgCommand(m message) string {
-	if len(m) < headerLen+4 {
-		return ""
+// optional checksum. It returns nil if there is none or m is malformed.
+func msgBody(m message) []byte {
+	if m.opCode() != opMsg || len(m) < headerLen+4 {
+		return nil
 	}
 	sections := m[headerLen+4:]
 	if m.msgFlags()&flagChecksumPresent != 0 {
 		if len(sections) < 4 {
-			return ""
+			return nil
 		}
 		sections = sections[:len(sections)-4]
 	}
@@ -108,18 +114,32 @@ func msgCommand(m message) string {
 		kind, body := sections[0], sections[1:]
 		size := int(int32(binary.LittleEndian.Uint32(body)))
 		if size < 5 || size > len(body) {
-			return ""
+			return nil
 		}
 		switch kind {
 		case 0:
-			return firstKey(body[:size])
+			return body[:size]
 		case 1:
 			sections = body[size:]
 		default:
-			return ""
+			return nil
 		}
 	}
-	return ""
+	return nil
+}
+
+// target returns the database ($db) and the collection an OP_MSG command
+// names (the value of its first element, when that is a string).
+func (m message) target() (db, collection string) {
+	body := bson.Raw(msgBody(m))
+	if body == nil || body.Validate() != nil {
+		return "", ""
+	}
+	db, _ = body.Lookup("$db").StringValueOK()
+	if first, err := body.IndexErr(0); err == nil {
+		collection, _ = first.Value().StringValueOK()
+	}
+	return db, collection
 }
 
 // queryCommand reads an OP_QUERY: flags, the collection's name as a C

@@ -9,6 +9,11 @@
 // without waiting, so that monitoring never queues behind a slow command and a
 // stream of replies never holds the lock.
 //
+// Running alone also lets the proxy make FerretDB's SQLite backend read one
+// document where it would read a whole collection: a command whose filter
+// pins one _id among other conditions is first matched against that one
+// document, then sent with its filter narrowed to the _id (pushdown.go).
+//
 // The proxy is made for FerretDB v1.24.2: it expects a reply to every
 // request, even to a request flagged moreToCome, which real MongoDB leaves
 // unanswered. Every client must go through the one proxy: the lock lives in
@@ -35,6 +40,8 @@ type Proxy struct {
 	// only one command runs in the upstream server at a time.
 	lock sync.Mutex
 
+	ran func(db, collection, command string) // see Ran
+
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]struct{} // client and upstream connections, closed by Close
@@ -53,6 +60,14 @@ func Listen(addr, upstream string, log *slog.Logger) (*Proxy, error) {
 		return nil, fmt.Errorf("mongoproxy: listen on %s: %w", addr, err)
 	}
 	return &Proxy{ln: ln, upstream: upstream, log: log, conns: make(map[net.Conn]struct{})}, nil
+}
+
+// Ran sets f to be called after each command that runs alone, still
+// alone, with the command's name and the database and collection it names,
+// so that f may change the upstream server's storage while nothing else
+// runs there. Call it before Serve.
+func (p *Proxy) Ran(f func(db, collection, command string)) {
+	p.ran = f
 }
 
 // URI returns the connection string of the proxy, mongodb://host:port/.
@@ -189,12 +204,23 @@ func (p *Proxy) roundTrip(server net.Conn, req message, serialized bool) (messag
 		p.lock.Lock()
 		defer p.lock.Unlock()
 	}
+	if serialized {
+		narrowed, err := narrow(server, req)
+		if err != nil {
+			return nil, err
+		}
+		req = narrowed
+	}
 	if _, err := server.Write(req); err != nil {
 		return nil, fmt.Errorf("write request upstream: %w", err)
 	}
 	reply, err := readMessage(server)
 	if err != nil {
 		return nil, fmt.Errorf("read reply upstream: %w", err)
+	}
+	if serialized && p.ran != nil {
+		db, coll := req.target()
+		p.ran(db, coll, req.command())
 	}
 	if req.moreToCome() {
 		// FerretDB v1 answers even a request flagged moreToCome (a w:0
