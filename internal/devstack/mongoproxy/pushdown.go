@@ -103,8 +103,7 @@ func buildMsg(header message, sections []section) message {
 
 // statement is where a command keeps its one filter.
 type statement struct {
-	docs   []bsoncore.Document // the statements of the command, or its body
-	i      int                 // the statement (or the body) holding the filter
+	docs   []bsoncore.Document // the one statement of the command, or its body
 	key    string              // the filter's key in it
 	upsert bool
 }
