@@ -68,21 +68,28 @@ func Env(t testing.TB, vars map[string]string) map[string]string {
 // stopping both when the test ends. It returns the server's URL.
 func Start(t testing.TB, pattern string, f function.Function, env map[string]string) string {
 	t.Helper()
+	srv := httptest.NewServer(Handler(t, pattern, f, env, testWriter{t}))
+	t.Cleanup(srv.Close) // before f stops: cleanups run last first
+	return srv.URL
+}
+
+// Handler starts f with env and returns what the runtime serves at
+// pattern, logging JSON lines to logs, for a test that calls it in-process.
+// f stops when the test ends.
+func Handler(t testing.TB, pattern string, f function.Function, env map[string]string, logs io.Writer) http.Handler {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := f.Start(ctx, config.FromMap(env)); err != nil {
 		cancel()
 		t.Fatalf("start function: %v", err)
 	}
-	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
-	srv := httptest.NewServer(function.Handler(pattern, f, log))
 	t.Cleanup(func() {
-		srv.Close()
 		cancel()
 		if err := f.Stop(context.Background()); err != nil {
 			t.Errorf("stop function: %v", err)
 		}
 	})
-	return srv.URL
+	return function.Handler(pattern, f, slog.New(slog.NewJSONHandler(logs, nil)))
 }
 
 // Database opens the database env names, for a test to arrange or inspect
