@@ -47,8 +47,22 @@ func TestCurrentUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Signed with the right key for some other purpose: no session.
+	otherPurpose := func(change func(*auth.Claims)) string {
+		c := *claims
+		change(&c)
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(functest.JWTKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	for _, tt := range []struct{ name, token string }{
 		{"no token", ""},
+		{"another issuer", otherPurpose(func(c *auth.Claims) { c.Issuer = "someone-else" })},
+		{"no issuer", otherPurpose(func(c *auth.Claims) { c.Issuer = "" })},
+		{"another audience", otherPurpose(func(c *auth.Claims) { c.Audience = jwt.ClaimStrings{"another-api"} })},
+		{"no audience", otherPurpose(func(c *auth.Claims) { c.Audience = nil })},
 		{"garbage", "not.a.token"},
 		{"signed with another key", forged(func(tok *jwt.Token) (string, error) { return tok.SignedString([]byte("another key")) })},
 		{"alg none", forged(func(tok *jwt.Token) (string, error) {

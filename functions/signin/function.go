@@ -62,10 +62,11 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	email := users.NormalizeEmail(in.Email)
+	email, password := users.NormalizeEmail(in.Email), users.Password(in.Password)
 	var v httpapi.Validation
 	v.Check(users.ValidEmail(email), "email", "Email must be valid")
-	v.Check(in.Password != "", "password", "You must supply a password")
+	v.Check(password != "", "password", "You must supply a password")
+	users.CheckPasswordLength(&v, "password", password)
 	if err := v.Err(); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -84,7 +85,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	if u != nil {
 		hash = u.Password
 	}
-	if !auth.CheckPassword(hash, in.Password) {
+	if !auth.CheckPassword(hash, password) {
 		httpapi.WriteError(w, r, httpapi.BadRequest("Invalid credentials"))
 		return
 	}

@@ -54,10 +54,19 @@ func TestSignin(t *testing.T) {
 		}
 	})
 
+	t.Run("password with spaces around it", func(t *testing.T) {
+		res := functest.Do(t, functest.Request{Method: http.MethodPost, URL: url, Body: `{"email":"carol@example.com","password":"  secret\t"}`})
+		if res.Status != http.StatusOK {
+			t.Errorf("status %d, body %s, want 200: a password is trimmed before it is checked", res.Status, res.Body)
+		}
+	})
+
 	for _, tt := range []struct{ name, body, want string }{
 		{"wrong password", `{"email":"carol@example.com","password":"wrong"}`, "Invalid credentials"},
 		{"unknown email", `{"email":"nobody@example.com","password":"secret"}`, "Invalid credentials"},
 		{"no password", `{"email":"carol@example.com"}`, "password: You must supply a password"},
+		{"blank password", `{"email":"carol@example.com","password":"   "}`, "password: You must supply a password"},
+		{"password longer than bcrypt reads", `{"email":"carol@example.com","password":"` + strings.Repeat("😀", 19) + `"}`, "password: Password must be at most 72 bytes"},
 		{"bad email", `{"email":"carol","password":"secret"}`, "email: Email must be valid"},
 		{"malformed JSON", `{"email"`, "Request body is not valid JSON"},
 		{"password of the wrong type", `{"email":"carol@example.com","password":1234}`, "password: password must be a string"},

@@ -70,10 +70,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	email := users.NormalizeEmail(in.Email)
+	email, password := users.NormalizeEmail(in.Email), users.Password(in.Password)
 	var v httpapi.Validation
 	v.Check(users.ValidEmail(email), "email", "Email must be valid")
-	v.Check(users.ValidPassword(in.Password), "password", "Password must be between 4 and 20 characters")
+	users.CheckNewPassword(&v, password)
 	if err := v.Err(); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -82,7 +82,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	hash, err := auth.HashPassword(in.Password, f.cost)
+	hash, err := auth.HashPassword(password, f.cost)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

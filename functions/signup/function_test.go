@@ -9,9 +9,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
 const route = "POST /api/users/signup"
@@ -103,6 +105,8 @@ func TestSignupRefusesBadInput(t *testing.T) {
 		{"short password", `{"email":"c@example.com","password":"abc"}`, []string{"password: Password must be between 4 and 20 characters"}},
 		{"password of spaces", `{"email":"c@example.com","password":"     a    "}`, []string{"password: Password must be between 4 and 20 characters"}},
 		{"long password", `{"email":"c@example.com","password":"123456789012345678901"}`, []string{"password: Password must be between 4 and 20 characters"}},
+		// 19 emoji are 20 characters but 76 bytes: more than bcrypt reads.
+		{"password longer than bcrypt reads", `{"email":"c@example.com","password":"` + strings.Repeat("\U0001F600", 19) + `"}`, []string{"password: Password must be at most 72 bytes"}},
 		{"email of the wrong type", `{"email":5,"password":"secret"}`, []string{"email: email must be a string"}},
 		{"malformed JSON", `{"email":`, []string{"Request body is not valid JSON"}},
 		{"not an object", `[1,2]`, []string{"Request body must be a JSON object"}},
@@ -120,6 +124,22 @@ func TestSignupRefusesBadInput(t *testing.T) {
 	}
 	if n := len(sink.Events()); n != 0 {
 		t.Errorf("%d events published for refused sign-ups", n)
+	}
+}
+
+func TestSignupHashesThePasswordTrimmed(t *testing.T) {
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL})
+	url := functest.Start(t, route, New(), env) + "/api/users/signup"
+	if res := signup(t, url, `{"email":"trim@example.com","password":"  pass word\t"}`); res.Status != http.StatusCreated {
+		t.Fatalf("status %d, body %s", res.Status, res.Body)
+	}
+	u, err := users.NewStore(functest.Database(t, env)).ByEmail(t.Context(), "trim@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !auth.CheckPassword(u.Password, "pass word") {
+		t.Error("the stored hash is not of the trimmed password, which sign-in checks")
 	}
 }
 

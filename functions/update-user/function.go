@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
@@ -14,37 +15,55 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/ratelimit"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
-// Function changes the signed-in user's email, password, or both, and
-// announces it with ticketing.user.updated.
+// Function changes the signed-in user's email, password, or both, given
+// the current password, and announces it with ticketing.user.updated. A
+// wrong current password counts as a failed sign-in of the account, so a
+// stolen session cannot guess it faster than sign-in can.
 type Function struct {
-	mongo    *mongo.Client
-	users    *users.Store
-	outbox   *outbox.Outbox
-	sessions *auth.Sessions
-	cost     int
+	mongo      *mongo.Client
+	redis      *redis.Client
+	users      *users.Store
+	outbox     *outbox.Outbox
+	sessions   *auth.Sessions
+	limits     *ratelimit.Limiter
+	perAccount ratelimit.Rule
+	cost       int
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the clients.
+// Start reads the configuration and opens the clients (one Redis client
+// serves both the sessions and the limit).
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "users")
-	sessions := auth.Open(cfg)
+	rdb := redisdb.Open(cfg)
+	sessions := auth.OpenWith(cfg, rdb)
+	limits := ratelimit.Open(cfg, rdb)
+	f.perAccount = ratelimit.RuleFromEnv(cfg, "RATE_LIMIT_SIGNIN_ACCOUNT", "10/15m")
 	publisher := events.PublisherFromEnv(cfg)
 	f.cost = auth.PasswordCost(cfg)
 	minAge := outbox.MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo, f.sessions = client, sessions
+	f.mongo, f.redis, f.sessions, f.limits = client, rdb, sessions, limits
 	f.users = users.NewStore(db)
 	f.outbox = f.users.Outbox(publisher)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
+}
+
+// input is the body of an update; a field left out is not changed.
+type input struct {
+	Email           *string `json:"email"`
+	Password        *string `json:"password"`
+	CurrentPassword string  `json:"currentPassword"`
 }
 
 // Handle serves PATCH /api/users/currentuser. The answer carries a new
@@ -55,34 +74,12 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	var in struct {
-		Email    *string `json:"email"`
-		Password *string `json:"password"`
-	}
+	var in input
 	if err := httpapi.Decode(w, r, &in); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	var change users.Change
-	var v httpapi.Validation
-	if in.Email != nil {
-		change.Email = users.NormalizeEmail(*in.Email)
-		v.Check(users.ValidEmail(change.Email), "email", "Email must be valid")
-	}
-	if in.Password != nil {
-		v.Check(users.ValidPassword(*in.Password), "password", "Password must be between 4 and 20 characters")
-	}
-	if err := v.Err(); err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	if in.Password != nil {
-		if change.Hash, err = auth.HashPassword(*in.Password, f.cost); err != nil {
-			httpapi.WriteError(w, r, err)
-			return
-		}
-	}
-	u, err := f.update(r.Context(), session.ID, change)
+	u, err := f.update(r.Context(), session.ID, in)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -95,31 +92,78 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, users.SignedIn{ID: u.ID.Hex(), Email: u.Email, Token: token})
 }
 
-// update applies change and publishes its event; an empty change reads the
-// user and changes nothing.
-func (f *Function) update(ctx context.Context, id string, change users.Change) (*users.User, error) {
-	var u *users.User
-	var err error
-	if change == (users.Change{}) {
-		if u, err = f.users.ByID(ctx, id); err == nil {
-			u.Outbox = nil
-		}
-	} else {
-		u, err = f.users.Update(ctx, id, change, events.Source("update-user"), time.Now())
+// update validates in, checks the current password and applies the change,
+// reading the user again when a concurrent change wins; an empty change
+// reads the user and changes nothing.
+func (f *Function) update(ctx context.Context, id string, in input) (*users.User, error) {
+	current := users.Password(in.CurrentPassword)
+	var change users.Change
+	var password string
+	var v httpapi.Validation
+	if in.Email != nil {
+		change.Email = users.NormalizeEmail(*in.Email)
+		v.Check(users.ValidEmail(change.Email), "email", "Email must be valid")
 	}
-	switch {
-	case errors.Is(err, users.ErrNotFound):
-		return nil, httpapi.NotAuthorized()
-	case errors.Is(err, users.ErrEmailInUse):
-		return nil, httpapi.BadRequest("Email in use")
-	case err != nil:
+	if in.Password != nil {
+		password = users.Password(*in.Password)
+		users.CheckNewPassword(&v, password)
+	}
+	if in.Email != nil || in.Password != nil {
+		v.Check(current != "", "currentPassword", "You must supply your current password")
+		users.CheckPasswordLength(&v, "currentPassword", current)
+	}
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	f.outbox.Announce(ctx, u.ID, u.Outbox...)
-	return u, nil
+	for {
+		u, err := f.users.ByID(ctx, id)
+		if errors.Is(err, users.ErrNotFound) {
+			return nil, httpapi.NotAuthorized()
+		}
+		if err != nil || (in.Email == nil && in.Password == nil) {
+			return u, err
+		}
+		if err := f.checkPassword(ctx, u, current); err != nil {
+			return nil, err
+		}
+		if in.Password != nil {
+			if change.Hash, err = auth.HashPassword(password, f.cost); err != nil {
+				return nil, err
+			}
+		}
+		updated, err := f.users.Update(ctx, u, change, events.Source("update-user"), time.Now())
+		switch {
+		case errors.Is(err, users.ErrChanged):
+			continue
+		case errors.Is(err, users.ErrEmailInUse):
+			return nil, httpapi.BadRequest("Email in use")
+		case err != nil:
+			return nil, err
+		}
+		f.outbox.Announce(ctx, updated.ID, updated.Outbox...)
+		return updated, nil
+	}
+}
+
+// checkPassword answers the same 400 Invalid credentials as sign-in when
+// password is not u's, and counts it against the account's sign-in limit.
+func (f *Function) checkPassword(ctx context.Context, u *users.User, password string) error {
+	attempt, err := f.limits.Take(ctx, f.perAccount.For(u.Email))
+	if err != nil {
+		return err
+	}
+	if !auth.CheckPassword(u.Password, password) {
+		return httpapi.BadRequest("Invalid credentials")
+	}
+	attempt.GiveBack(ctx)
+	return nil
 }
 
 // Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
+	var closeRedis error
+	if f.redis != nil {
+		closeRedis = f.redis.Close()
+	}
+	return errors.Join(mongodb.Close(ctx, f.mongo), closeRedis)
 }

@@ -49,7 +49,7 @@ func TestUpdateUserChangesEmailAndPassword(t *testing.T) {
 	fx := setup(t)
 	u, token := fx.user(t, "gina@example.com")
 
-	res := fx.patch(t, token, `{"email":"Gina.New@Example.com","password":"newpass"}`)
+	res := fx.patch(t, token, `{"email":"Gina.New@Example.com","password":" newpass ","currentPassword":" secret "}`)
 
 	if res.Status != http.StatusOK {
 		t.Fatalf("status %d, body %s", res.Status, res.Body)
@@ -99,10 +99,16 @@ func TestUpdateUserRefuses(t *testing.T) {
 	}{
 		{"no session", "", `{"email":"x@example.com"}`, http.StatusUnauthorized, "Not authorized"},
 		{"forged session", "abc.def.ghi", `{"email":"x@example.com"}`, http.StatusUnauthorized, "Not authorized"},
-		{"bad email", token, `{"email":"nope"}`, http.StatusBadRequest, "email: Email must be valid"},
-		{"empty email", token, `{"email":""}`, http.StatusBadRequest, "email: Email must be valid"},
-		{"short password", token, `{"password":"abc"}`, http.StatusBadRequest, "password: Password must be between 4 and 20 characters"},
-		{"email in use, other case", token, `{"email":"TAKEN@example.com"}`, http.StatusBadRequest, "Email in use"},
+		{"bad email", token, `{"email":"nope","currentPassword":"secret"}`, http.StatusBadRequest, "email: Email must be valid"},
+		{"empty email", token, `{"email":"","currentPassword":"secret"}`, http.StatusBadRequest, "email: Email must be valid"},
+		{"short password", token, `{"password":"abc","currentPassword":"secret"}`, http.StatusBadRequest, "password: Password must be between 4 and 20 characters"},
+		{"password longer than bcrypt reads", token, `{"password":"` + strings.Repeat("\U0001F600", 19) + `","currentPassword":"secret"}`, http.StatusBadRequest, "password: Password must be at most 72 bytes"},
+		{"email in use, other case", token, `{"email":"TAKEN@example.com","currentPassword":"secret"}`, http.StatusBadRequest, "Email in use"},
+		{"email without the current password", token, `{"email":"new@example.com"}`, http.StatusBadRequest, "currentPassword: You must supply your current password"},
+		{"password without the current password", token, `{"password":"newpass"}`, http.StatusBadRequest, "currentPassword: You must supply your current password"},
+		{"blank current password", token, `{"password":"newpass","currentPassword":"  "}`, http.StatusBadRequest, "currentPassword: You must supply your current password"},
+		{"wrong current password", token, `{"email":"new@example.com","currentPassword":"guess"}`, http.StatusBadRequest, "Invalid credentials"},
+		{"current password longer than bcrypt reads", token, `{"email":"new@example.com","currentPassword":"` + strings.Repeat("\U0001F600", 19) + `"}`, http.StatusBadRequest, "currentPassword: Password must be at most 72 bytes"},
 		{"malformed JSON", token, `{`, http.StatusBadRequest, "Request body is not valid JSON"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +120,32 @@ func TestUpdateUserRefuses(t *testing.T) {
 	}
 	if n := len(fx.sink.Events()); n != 0 {
 		t.Errorf("%d events published for refused updates", n)
+	}
+	stored, err := fx.store.ByEmail(t.Context(), "hank@example.com")
+	if err != nil || stored.Version != 0 || !auth.CheckPassword(stored.Password, "secret") {
+		t.Errorf("a refused update changed the user: %+v %v", stored, err)
+	}
+}
+
+// A stolen session cannot find the password by guessing it on update-user
+// faster than on sign-in: the guesses count against the account's limit.
+func TestUpdateUserWrongCurrentPasswordCountsAsAFailedSignin(t *testing.T) {
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL, "RATE_LIMIT_SIGNIN_ACCOUNT": "2/1h"})
+	fx := fixture{
+		url:   functest.Start(t, "PATCH /api/users/currentuser", New(), env) + "/api/users/currentuser",
+		sink:  sink,
+		store: users.NewStore(functest.Database(t, env)),
+	}
+	_, token := fx.user(t, "jill@example.com")
+	for range 2 {
+		if res := fx.patch(t, token, `{"password":"newpass","currentPassword":"guess"}`); res.Status != http.StatusBadRequest {
+			t.Fatalf("wrong guess: %d %s, want 400", res.Status, res.Body)
+		}
+	}
+	res := fx.patch(t, token, `{"password":"newpass","currentPassword":"secret"}`)
+	if res.Status != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Errorf("third attempt: %d %s, want 429 with Retry-After", res.Status, res.Body)
 	}
 }
 

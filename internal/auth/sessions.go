@@ -22,11 +22,39 @@ import (
 // CookieName is the name of the session cookie.
 const CookieName = "session"
 
-// Claims are a session's JWT claims: the user's id and email, plus iat, exp and jti.
+// Issuer and Audience are a session's iss and aud: a token the project's
+// users domain issued for its own API. A JWT signed with the same key for
+// another purpose (another system sharing the Secret, or a future token kind)
+// names something else and is no session.
+const (
+	Issuer   = "ticketing/users"
+	Audience = "ticketing/api"
+)
+
+// MinKeyLength is the shortest JWT_KEY accepted: an HS256 key shorter than
+// the hash it feeds (32 bytes) is weaker than the algorithm, and a short
+// human-chosen key can be guessed offline from any one token.
+const MinKeyLength = 32
+
+// Claims are a session's JWT claims: the user's id and email, plus iss, aud,
+// iat, exp and jti.
 type Claims struct {
 	ID    string `json:"id"`
 	Email string `json:"email"`
+	// IssuedAt is iat to the millisecond (RFC 7519's NumericDate may have a
+	// fraction): a password change ends the sessions issued before it, and a
+	// session issued in the same second after it must live. It shadows
+	// RegisteredClaims' iat, which jwt marshals in whole seconds.
+	IssuedAt Instant `json:"iat"`
 	jwt.RegisteredClaims
+}
+
+// GetIssuedAt returns iat to the millisecond, for the parser's checks.
+func (c Claims) GetIssuedAt() (*jwt.NumericDate, error) {
+	if c.IssuedAt.IsZero() {
+		return nil, nil
+	}
+	return &jwt.NumericDate{Time: c.IssuedAt.Time}, nil
 }
 
 // Revocations is the list of revoked token ids, shared by every function.
@@ -46,8 +74,12 @@ type Config struct {
 
 // ConfigFromEnv reads Config; cfg.Err reports what is missing.
 func ConfigFromEnv(cfg *config.Env) Config {
+	key := cfg.Require("JWT_KEY")
+	if key != "" && len(key) < MinKeyLength {
+		cfg.Invalid("JWT_KEY", fmt.Errorf("is %d bytes long, shorter than the %d bytes an HS256 key needs; make one with: openssl rand -base64 48", len(key), MinKeyLength))
+	}
 	return Config{
-		Key:            []byte(cfg.Require("JWT_KEY")),
+		Key:            []byte(key),
 		TTL:            cfg.Duration("SESSION_TTL", 24*time.Hour),
 		InsecureCookie: !cfg.Bool("SESSION_COOKIE_SECURE", true),
 	}
@@ -73,6 +105,8 @@ func NewSessions(cfg Config, revoked Revocations) *Sessions {
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
+			jwt.WithIssuer(Issuer),
+			jwt.WithAudience(Audience),
 		),
 		now: time.Now,
 	}
@@ -84,10 +118,11 @@ func (s *Sessions) Issue(id, email string) (string, *Claims, error) {
 	if _, err := rand.Read(jti); err != nil {
 		return "", nil, fmt.Errorf("issue session: %w", err)
 	}
-	now := s.now().Truncate(time.Second)
-	c := &Claims{ID: id, Email: email, RegisteredClaims: jwt.RegisteredClaims{
+	now := s.now().Truncate(time.Millisecond)
+	c := &Claims{ID: id, Email: email, IssuedAt: Instant{now}, RegisteredClaims: jwt.RegisteredClaims{
 		ID:        hex.EncodeToString(jti),
-		IssuedAt:  jwt.NewNumericDate(now),
+		Issuer:    Issuer,
+		Audience:  jwt.ClaimStrings{Audience},
 		ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.TTL)),
 	}}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cfg.Key)

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 )
@@ -50,10 +52,28 @@ func ValidEmail(s string) bool {
 	return strings.Contains(domain, ".") && !strings.HasSuffix(domain, ".") && !strings.HasPrefix(domain, ".")
 }
 
-// ValidPassword reports whether a password has 4 to 20 characters after trimming.
-func ValidPassword(s string) bool {
-	n := len([]rune(strings.TrimSpace(s)))
-	return n >= 4 && n <= 20
+// Password is a password as sent, without the spaces around it: the one
+// form that is validated, hashed and checked, so that a password signed up
+// with spaces around it signs in with or without them.
+func Password(sent string) string { return strings.TrimSpace(sent) }
+
+// MaxPasswordBytes is as much of a password as bcrypt reads: a longer one
+// could not be told from its first 72 bytes, and bcrypt refuses to hash it.
+const MaxPasswordBytes = 72
+
+// CheckNewPassword records in v what is wrong with password, a new password
+// already trimmed by Password: it has 4 to 20 characters, and at most
+// MaxPasswordBytes bytes in UTF-8 (19 emoji are 20 characters but 76 bytes).
+func CheckNewPassword(v *httpapi.Validation, password string) {
+	n := utf8.RuneCountInString(password)
+	v.Check(n >= 4 && n <= 20, "password", "Password must be between 4 and 20 characters")
+	CheckPasswordLength(v, "password", password)
+}
+
+// CheckPasswordLength records in v that a password given in field is longer
+// than bcrypt reads: no account can have it, and hashing it would fail.
+func CheckPasswordLength(v *httpapi.Validation, field, password string) {
+	v.Check(len(password) <= MaxPasswordBytes, field, fmt.Sprintf("Password must be at most %d bytes", MaxPasswordBytes))
 }
 
 // Store keeps users in the users database.
@@ -131,46 +151,48 @@ type Change struct {
 	Hash  string
 }
 
-// Update applies c to the user with id, bumps its version and puts a
-// UserUpdated event in its outbox, in one conditional write on the version it
-// read, so two concurrent updates cannot both build on the same version.
-func (s *Store) Update(ctx context.Context, id string, c Change, source string, now time.Time) (*User, error) {
+// ErrChanged is returned by Update when the user changed since it was read.
+var ErrChanged = errors.New("user changed since it was read")
+
+// Update applies c to u, bumps its version and puts a UserUpdated event in
+// its outbox, in one write on condition that the user is still at the
+// version read: the caller checked the current password against that
+// version, and a concurrent change (a new password) gets ErrChanged, to
+// read and check again.
+func (s *Store) Update(ctx context.Context, u *User, c Change, source string, now time.Time) (*User, error) {
 	if err := s.ensureIndex(ctx); err != nil {
 		return nil, err
 	}
-	for {
-		u, err := s.ByID(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		set := bson.D{{Key: "version", Value: u.Version + 1}}
-		if c.Email != "" {
-			u.Email = c.Email
-			set = append(set, bson.E{Key: "email", Value: c.Email})
-		}
-		if c.Hash != "" {
-			set = append(set, bson.E{Key: "password", Value: c.Hash})
-		}
-		u.Version++
-		updated, err := events.NewPending(source, id, events.UserUpdated{ID: id, Email: u.Email, Version: u.Version}, now)
-		if err != nil {
-			return nil, err
-		}
-		res, err := s.coll.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: u.ID}, {Key: "version", Value: u.Version - 1}},
-			bson.D{{Key: "$set", Value: set}, outbox.Push(updated)})
-		if mongodb.IsDuplicateKey(err) {
-			return nil, ErrEmailInUse
-		}
-		if err != nil {
-			return nil, fmt.Errorf("update user %s: %w", id, err)
-		}
-		if res.MatchedCount == 1 {
-			u.Outbox = []events.Pending{updated}
-			return u, nil
-		}
-		// Another update won the version; read it and apply ours on top.
+	next := *u
+	next.Version++
+	set := bson.D{{Key: "version", Value: next.Version}}
+	if c.Email != "" {
+		next.Email = c.Email
+		set = append(set, bson.E{Key: "email", Value: c.Email})
 	}
+	if c.Hash != "" {
+		next.Password = c.Hash
+		set = append(set, bson.E{Key: "password", Value: c.Hash})
+	}
+	id := u.ID.Hex()
+	updated, err := events.NewPending(source, id, events.UserUpdated{ID: id, Email: next.Email, Version: next.Version}, now)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.coll.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: u.ID}, {Key: "version", Value: u.Version}},
+		bson.D{{Key: "$set", Value: set}, outbox.Push(updated)})
+	if mongodb.IsDuplicateKey(err) {
+		return nil, ErrEmailInUse
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update user %s: %w", id, err)
+	}
+	if res.MatchedCount == 0 {
+		return nil, ErrChanged
+	}
+	next.Outbox = []events.Pending{updated}
+	return &next, nil
 }
 
 // SignedIn is the body of a successful sign-up or sign-in: the user and the

@@ -35,7 +35,7 @@ import (
 )
 
 // JWTKey signs the sessions of function tests.
-const JWTKey = "functest-jwt-key"
+const JWTKey = "functest-jwt-key-0123456789abcdefghij"
 
 // EventKey signs the events of function tests: the functions' publishers
 // sign with it and their receivers accept what it signed (Event, Deliver).
