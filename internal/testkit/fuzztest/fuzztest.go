@@ -35,6 +35,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
@@ -222,4 +223,11 @@ func (l *logs) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// Publisher publishes to a sink of its own, for a test that arranges
+// entities: their creation is announced before fuzzing starts, so the
+// function's outbox sweep has nothing left to publish while it runs.
+func Publisher(f *testing.F) *events.Publisher {
+	return events.NewPublisher(functest.NewSink(f).URL, time.Second)
 }
