@@ -118,16 +118,32 @@ func TestRules(t *testing.T) {
 		want: []string{`knative/get-order.yaml: Service get-order: Knative validation: `},
 	}, {
 		name: "a field that no Service has",
-		edit: replace("knative/get-order.yaml", "timeoutSeconds: 30", "timeoutSecond: 30"),
+		edit: replace("knative/get-order.yaml", "timeoutSeconds: 60", "timeoutSecond: 60"),
 		want: []string{`knative/get-order.yaml: Service get-order: strict decoding: unknown field "spec.template.spec.timeoutSecond"`},
 	}, {
 		name: "a field written twice",
-		edit: replace("knative/get-order.yaml", "timeoutSeconds: 30", "timeoutSeconds: 30\n      timeoutSeconds: 60"),
+		edit: replace("knative/get-order.yaml", "timeoutSeconds: 60", "timeoutSeconds: 60\n      timeoutSeconds: 90"),
 		want: []string{`knative/get-order.yaml: YAML: document 1: yaml: unmarshal errors: line 15: key "timeoutSeconds" already set in map`},
 	}, {
 		name: "a timeout Knative refuses",
-		edit: replace("knative/get-order.yaml", "timeoutSeconds: 30", "timeoutSeconds: 6000"),
+		edit: replace("knative/get-order.yaml", "timeoutSeconds: 60", "timeoutSeconds: 6000"),
 		want: []string{`knative/get-order.yaml: Service get-order: Knative validation: expected 0 <= 6000 <= 600: spec.template.spec.timeoutSeconds`},
+	}, {
+		name: "a timeout that the queue-proxy's drain uses up",
+		edit: replace("knative/get-order.yaml", "timeoutSeconds: 60", "timeoutSeconds: 30"),
+		want: []string{`knative/get-order.yaml: Service get-order: shutdown: spec.template.spec.timeoutSeconds 30s is the pod's whole grace period, but the queue-proxy drains for 30s after the last request (allow 5s for late ones) before the function gets SIGTERM, and SHUTDOWN_TIMEOUT 20s lets it shut down and Stop: it would be killed before Stop runs; make timeoutSeconds at least 55`},
+	}, {
+		name: "a shutdown longer than the timeout leaves room for",
+		edit: replace("knative/get-order.yaml", "          env:\n", "          env:\n            - {name: SHUTDOWN_TIMEOUT, value: 30s}\n"),
+		want: []string{`knative/get-order.yaml: Service get-order: shutdown: spec.template.spec.timeoutSeconds 1m0s is the pod's whole grace period, but the queue-proxy drains for 30s after the last request (allow 5s for late ones) before the function gets SIGTERM, and SHUTDOWN_TIMEOUT 30s lets it shut down and Stop: it would be killed before Stop runs; make timeoutSeconds at least 65`},
+	}, {
+		name: "a shutdown timeout that is no duration",
+		edit: replace("knative/get-order.yaml", "          env:\n", "          env:\n            - {name: SHUTDOWN_TIMEOUT, value: \"20\"}\n"),
+		want: []string{`knative/get-order.yaml: Service get-order: shutdown: env SHUTDOWN_TIMEOUT is "20", not a positive duration such as 20s: the function would refuse to start`},
+	}, {
+		name: "an always-on function killed before it stops",
+		edit: replace("eventing/expiry-source.yaml", "    spec:\n", "    spec:\n      terminationGracePeriodSeconds: 10\n"),
+		want: []string{`eventing/expiry-source.yaml: ContainerSource expiry-source: shutdown: the pod's terminationGracePeriodSeconds is 10s, less than SHUTDOWN_TIMEOUT 20s: it would be killed before Stop runs; raise terminationGracePeriodSeconds or lower SHUTDOWN_TIMEOUT`},
 	}, {
 		name: "a kind the checks do not know",
 		edit: write("knative/config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop\n"),

@@ -78,6 +78,7 @@ func checkRules(fsys fs.FS, set *Set) []Problem {
 	c.uniqueNames()
 	c.namespaces()
 	c.workloads()
+	c.shutdown()
 	c.secrets()
 	c.brokers()
 	c.triggers()

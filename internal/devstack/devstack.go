@@ -365,7 +365,7 @@ func startService(o Options, set *manifest.Set, s manifest.Service, env environm
 		Args:   s.Args,
 		Env:    procEnv,
 		Idle:   o.Idle,
-		Grace:  cmp.Or(s.Timeout, 30*time.Second),
+		Grace:  supervisor.RevisionGrace(s.Timeout),
 		Output: o.Output(s.Name),
 		Log:    o.Log,
 	}, ln)
@@ -393,6 +393,8 @@ func startContainerSource(ctx context.Context, o Options, c manifest.ContainerSo
 	if err != nil {
 		return fmt.Errorf("ContainerSource %s: %w", c.Name, err)
 	}
+	// A ContainerSource's pod has no queue-proxy: SIGTERM comes at once,
+	// then Kubernetes' default terminationGracePeriodSeconds as its Grace.
 	spec := supervisor.Spec{
 		Name:   c.Name,
 		Path:   binary(o.Bin, c.Package),

@@ -63,6 +63,9 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 	// Empty on a cluster: the pod's every interface. devstack sets
 	// 127.0.0.1 so that functions on a laptop are not reachable from its network.
 	host := cfg.String("LISTEN_HOST", "")
+	// Bounds the server's shutdown and Stop together. On Knative SIGTERM
+	// comes after the queue-proxy's drain, and the manifest's timeoutSeconds
+	// must leave this much after it (docs/deploy.md, "Stopping").
 	drain := cfg.Duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 
 	ctx = logging.WithLogger(ctx, log)

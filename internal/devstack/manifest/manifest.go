@@ -38,8 +38,9 @@ type Service struct {
 	Namespace string
 	Labels    map[string]string
 	Container
-	// Timeout is spec.template.spec.timeoutSeconds, 0 when unset. Knative
-	// also gives a stopping revision this long to drain.
+	// Timeout is spec.template.spec.timeoutSeconds, 0 when unset. It is
+	// also the grace period of a stopping pod, which the queue-proxy's drain
+	// begins (supervisor.RevisionGrace).
 	Timeout time.Duration
 }
 

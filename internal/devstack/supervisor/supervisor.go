@@ -36,7 +36,8 @@ type Spec struct {
 	Env  []string // NAME=value; PORT is added
 	// Idle is how long a process may go without requests before it is stopped.
 	Idle time.Duration
-	// Grace is how long a stopping process may drain before it is killed.
+	// Grace is how long a stopping process may take, from SIGTERM, before
+	// it is killed: RevisionGrace for a function that Knative Serving runs.
 	Grace time.Duration
 	// Output receives the process's stdout and stderr.
 	Output io.Writer
@@ -51,6 +52,31 @@ func (spec Spec) command(port int) *exec.Cmd {
 	cmd.Env = append(slices.Clip(spec.Env), fmt.Sprintf("PORT=%d", port), "LISTEN_HOST="+proc.Loopback)
 	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
 	return cmd
+}
+
+// How Knative Serving stops a revision's pod: its grace period is the
+// revision's timeoutSeconds (300 s unless set), counted from the pod's
+// deletion, and its first part goes to the queue-proxy's drain, which the
+// function's container waits for in its preStop hook before it gets
+// SIGTERM: 30 s without a request (drainSleepDuration in Serving's
+// pkg/queue/sharedmain). A preStop hook that outlives the grace period
+// gets a one-off extension of 2 s from the kubelet, and then SIGTERM.
+const (
+	defaultRevisionTimeout = 300 * time.Second
+	drainQuietPeriod       = 30 * time.Second
+	preStopExtension       = 2 * time.Second
+)
+
+// RevisionGrace is how long Knative lets a function whose revision has
+// timeout (0 for unset) run after SIGTERM when its pod is stopped while
+// idle, as a scaled-down pod is: what the drain leaves of the grace period.
+// devstack gives a stopping function the same, so that a Stop too slow for
+// the cluster is killed on a laptop too.
+func RevisionGrace(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		timeout = defaultRevisionTimeout
+	}
+	return max(timeout-drainQuietPeriod, preStopExtension)
 }
 
 // startTimeout bounds how long a process may take to open its port.

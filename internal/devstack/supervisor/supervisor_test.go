@@ -327,3 +327,65 @@ func TestKeepRunning(t *testing.T) {
 		t.Errorf("source %s still runs after its context ended", second)
 	}
 }
+
+// syncBuffer is a log that the supervisor writes and a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestStopGetsWhatKnativeLeavesAfterTheDrain: on a cluster a stopping
+// function gets SIGTERM only after the queue-proxy's 30 s drain, and is
+// killed when its revision's timeoutSeconds has passed since the pod's
+// deletion. devstack gives it the same time after SIGTERM, so that a Stop
+// the cluster would cut short is cut short on a laptop too, and one that
+// fits runs to its end.
+func TestStopGetsWhatKnativeLeavesAfterTheDrain(t *testing.T) {
+	tests := []struct {
+		name      string
+		timeout   time.Duration // the revision's timeoutSeconds
+		stopDelay string        // how long the function's Stop takes
+		killed    bool
+	}{
+		{"a timeout the drain uses up kills a Stop of 10s", 32 * time.Second, "10s", true},
+		{"a timeout that leaves 10s after the drain lets a Stop of 200ms finish", 40 * time.Second, "200ms", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			svc := supervisor.New(supervisor.Spec{
+				Name: "fn", Path: fnBinary, Env: proc.Env("STOP_DELAY=" + tt.stopDelay),
+				Idle: 50 * time.Millisecond, Grace: supervisor.RevisionGrace(tt.timeout),
+				Output: os.Stderr, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+			}, ln)
+			go svc.Serve()
+			defer svc.Close(context.Background())
+			_, body := get(t, svc, "/")
+			pid := pidOf(t, body)
+			waitFor(t, svc, supervisor.ScaledToZero)
+			if alive(pid) {
+				t.Fatalf("process %s still runs after scaling to zero", pid)
+			}
+			killed := strings.Contains(logs.String(), "was killed")
+			if killed != tt.killed {
+				t.Errorf("killed: %v, want %v; devstack logged:\n%s", killed, tt.killed, logs.String())
+			}
+		})
+	}
+}

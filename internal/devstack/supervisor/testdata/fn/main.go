@@ -1,6 +1,7 @@
 // Command fn is a tiny function process for the supervisor's tests: it
 // serves on $PORT, says who it is, can block, crash or refuse to start, and
-// drains on SIGTERM as a real function does.
+// drains on SIGTERM as a real function does, then takes $STOP_DELAY to stop
+// as a slow Stop would.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -52,5 +54,8 @@ func main() {
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if d, err := time.ParseDuration(os.Getenv("STOP_DELAY")); err == nil {
+		time.Sleep(d)
 	}
 }
