@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more.
-.PHONY: run test lint
+.PHONY: run test lint chaos
 
 # Run the whole system on 127.0.0.1:8080 (see cmd/devstack).
 run:
@@ -8,6 +8,11 @@ run:
 # Install and start what the tests need, then vet, lint and test everything.
 test:
 	scripts/test
+
+# The long forms of the fault scenarios (docs/RELIABILITY.md): what make test
+# runs briefly, run long. About 30 minutes on two cores.
+chaos:
+	CHAOS=long scripts/test -run='TestChaos|TestMarketplace' -timeout=90m -v ./e2e/...
 
 # gofmt, vet, staticcheck, and go.mod tidy in both modules.
 lint:

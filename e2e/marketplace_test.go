@@ -41,8 +41,8 @@ func start(t testing.TB, o devstacktest.Options) *devstacktest.Stack {
 	return devstacktest.Start(t, o)
 }
 
-// The rounds of manyBuyersOneWinner, and its buyers.
-const rounds, buyers = 20, 50
+// The rounds of manyBuyersOneWinner (100 in make chaos), and its buyers.
+var rounds, buyers = pick(20, 100), 50
 
 // manyBuyersOneWinner is guarantee 1 through the whole system: 50 users
 // order one ticket at the same instant, 20 times over.

@@ -26,10 +26,10 @@ type Order struct {
 	Buyer        *User
 	ExpiresAt    time.Time
 	// Paid: a charge was answered 201. PayUnknown: a charge was answered
-	// 202 (its outcome unknown yet) or got no answer.
+	// 202 (its outcome unknown yet), a 5xx or nothing.
 	Paid, PayUnknown bool
 	// Cancelled: a cancellation was answered 204; CancelUnknown: one got
-	// no answer. Abandoned: the buyer walked away, leaving it to expire.
+	// a 5xx or no answer. Abandoned: the buyer walked away, leaving it to expire.
 	Cancelled, CancelUnknown, Abandoned bool
 }
 
@@ -122,12 +122,30 @@ const (
 )
 
 // Check reads through the API every order and ticket in h and returns the
-// invariants they break. What may still be settling (an order past its
-// deadline, a copy behind, a ticket not yet released) is read again until
-// it holds or settle has passed since the first read; grace is how long
-// after its deadline an order may still be open. 5xx answers are taken
-// from the client's Stats.
+// invariants they break, as CheckState does, and a violation of
+// InvariantNo5xx for each route that answered a 5xx, from the client's
+// Stats.
 func Check(ctx context.Context, c *Client, h *History, settle, grace time.Duration) ([]Violation, error) {
+	vs, err := CheckState(ctx, c, h, settle, grace)
+	if err != nil {
+		return nil, err
+	}
+	for route, n := range c.Stats.ServerErrors() {
+		vs = append(vs, Violation{InvariantNo5xx, fmt.Sprintf("%s answered %d times with a 5xx", route, n)})
+	}
+	sortViolations(vs)
+	return vs, nil
+}
+
+// CheckState reads through the API every order and ticket in h, and every
+// order of h's buyers, and returns the invariants but InvariantNo5xx that
+// they break. What may still be settling (an order past its deadline, a
+// copy behind, a ticket not yet released) is read again until it holds or
+// settle has passed since the first read; grace is how long after its
+// deadline an order may still be open. An order its buyer was never told
+// of (its creation got no answer, or a 5xx) is checked too, but for what
+// the buyer was told.
+func CheckState(ctx context.Context, c *Client, h *History, settle, grace time.Duration) ([]Violation, error) {
 	deadline := time.Now().Add(settle)
 	for {
 		vs, err := check(ctx, c, h, grace)
@@ -135,18 +153,19 @@ func Check(ctx context.Context, c *Client, h *History, settle, grace time.Durati
 			return nil, err
 		}
 		if len(vs) == 0 || time.Now().After(deadline) {
-			for route, n := range c.Stats.ServerErrors() {
-				vs = append(vs, Violation{InvariantNo5xx, fmt.Sprintf("%s answered %d times with a 5xx", route, n)})
-			}
-			slices.SortFunc(vs, func(a, b Violation) int {
-				return cmp.Or(cmp.Compare(a.Invariant, b.Invariant), cmp.Compare(a.Detail, b.Detail))
-			})
+			sortViolations(vs)
 			return vs, nil
 		}
 		if err := sleep(ctx, time.Second); err != nil {
 			return nil, err
 		}
 	}
+}
+
+func sortViolations(vs []Violation) {
+	slices.SortFunc(vs, func(a, b Violation) int {
+		return cmp.Or(cmp.Compare(a.Invariant, b.Invariant), cmp.Compare(a.Detail, b.Detail))
+	})
 }
 
 // The routes Check reads through; they are recorded apart from the run's.
@@ -210,15 +229,27 @@ func check(ctx context.Context, c *Client, h *History, grace time.Duration) ([]V
 	var vs []Violation
 	add := func(inv, format string, args ...any) { vs = append(vs, Violation{inv, fmt.Sprintf(format, args...)}) }
 	holders := map[string][]OrderJSON{} // by ticket: the orders open or complete
-	for id, o := range did {
-		got, ok := orders[id]
-		if !ok {
+	for id := range did {
+		if _, ok := orders[id]; !ok {
 			add(InvariantBuyerTold, "order %s, placed with 201, is not among its buyer's orders", id)
-			continue
 		}
+	}
+	for id, got := range orders {
 		open := got.Status == "created" || got.Status == "awaiting:payment"
 		if open && time.Now().After(got.ExpiresAt.Add(grace)) {
 			add(InvariantOrderEnds, "order %s is still %s %s after its deadline", id, got.Status, time.Since(got.ExpiresAt).Round(time.Second))
+		}
+		if open || got.Status == "complete" {
+			holders[got.Ticket.ID] = append(holders[got.Ticket.ID], got)
+		}
+		o, told := did[id]
+		if !told {
+			// Its buyer never learnt of it: an order whose creation got
+			// no answer may have been paid by no one, nor cancelled.
+			if got.Status == "complete" {
+				add(InvariantBuyerTold, "order %s, whose creation its buyer was never told of, is complete", id)
+			}
+			continue
 		}
 		if o.Paid && got.Status == "cancelled" {
 			add(InvariantBuyerTold, "order %s was paid (201) but is cancelled", id)
@@ -229,9 +260,6 @@ func check(ctx context.Context, c *Client, h *History, grace time.Duration) ([]V
 		if got.Status == "complete" && !o.Paid && !o.PayUnknown {
 			add(InvariantBuyerTold, "order %s is complete, but no charge for it was accepted", id)
 		}
-		if open || got.Status == "complete" {
-			holders[got.Ticket.ID] = append(holders[got.Ticket.ID], got)
-		}
 	}
 	for _, t := range current {
 		held := holders[t.ID]
@@ -240,7 +268,7 @@ func check(ctx context.Context, c *Client, h *History, grace time.Duration) ([]V
 			add(InvariantSoldOnce, "ticket %s is held by %d orders: %s", t.ID, len(held), orderList(held))
 		case len(held) == 1 && t.OrderID != held[0].ID:
 			add(InvariantOrderable, "ticket %s names order %q, but order %s (%s) holds it", t.ID, t.OrderID, held[0].ID, held[0].Status)
-		case len(held) == 0 && t.OrderID != "" && ours(did, t.OrderID):
+		case len(held) == 0 && t.OrderID != "" && ours(orders, t.OrderID):
 			add(InvariantOrderable, "ticket %s names order %s, which does not hold it", t.ID, t.OrderID)
 		}
 	}
@@ -257,8 +285,9 @@ func check(ctx context.Context, c *Client, h *History, grace time.Duration) ([]V
 	return vs, nil
 }
 
-func ours(did map[string]Order, id string) bool {
-	_, ok := did[id]
+// ours reports whether order id is one of the run's buyers'.
+func ours(orders map[string]OrderJSON, id string) bool {
+	_, ok := orders[id]
 	return ok
 }
 

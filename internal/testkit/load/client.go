@@ -69,7 +69,7 @@ func (c *Client) Do(ctx context.Context, route, method, path, token string, in, 
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
-			c.Stats.record(route, 0, time.Since(start), false)
+			c.Stats.record(route, 0, start, time.Since(start), false)
 		}
 		return Answer{}, fmt.Errorf("load: %s %s: %w", method, path, err)
 	}
@@ -78,10 +78,10 @@ func (c *Client) Do(ctx context.Context, route, method, path, token string, in, 
 	took := time.Since(start)
 	a := Answer{Status: resp.StatusCode}
 	if err != nil {
-		c.Stats.record(route, 0, took, false)
+		c.Stats.record(route, 0, start, took, false)
 		return a, fmt.Errorf("load: %s %s: read body: %w", method, path, err)
 	}
-	c.Stats.record(route, a.Status, took, expected(a.Status, ok))
+	c.Stats.record(route, a.Status, start, took, expected(a.Status, ok))
 	if a.Status >= 300 {
 		var e struct {
 			Errors []struct{ Message string } `json:"errors"`

@@ -26,6 +26,9 @@ type Config struct {
 	// not zero, stops them sooner, once that many purchases are complete.
 	Duration  time.Duration
 	Purchases int
+	// Stop, if not nil, ends the run too when it is closed: a harness
+	// ends the load when its faults are over.
+	Stop <-chan struct{}
 	// The share of orders that are paid and cancelled by their buyer; the
 	// rest are left to expire (while the buyer has fewer than 3 open).
 	Pay, Cancel float64
@@ -85,6 +88,15 @@ func Run(ctx context.Context, c *Client, cfg Config) (*Result, error) {
 	run, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	d.stop = stop
+	if cfg.Stop != nil {
+		go func() {
+			select {
+			case <-cfg.Stop:
+				stop()
+			case <-run.Done():
+			}
+		}()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range cfg.Buyers {
@@ -373,6 +385,11 @@ func (d *driver) pay(ctx context.Context, b *User, o *OrderJSON) (complete bool,
 			d.h.Update(o.ID, func(o *Order) { o.Paid = a.Status == http.StatusCreated; o.PayUnknown = !o.Paid })
 			break
 		}
+		if a.Status >= 500 {
+			// The charge may have been made before the failure.
+			d.h.Update(o.ID, func(o *Order) { o.PayUnknown = true })
+			return false, fmt.Errorf("load: pay for order %s: %d %s", o.ID, a.Status, a.Message)
+		}
 		// 404: the payments domain does not know the order yet.
 		if a.Status != http.StatusNotFound || time.Now().After(deadline) {
 			return false, fmt.Errorf("load: pay for order %s: %d %s", o.ID, a.Status, a.Message)
@@ -408,6 +425,9 @@ func (d *driver) cancel(ctx context.Context, b *User, o *OrderJSON) error {
 		return err
 	}
 	if a.Status != http.StatusNoContent {
+		if a.Status >= 500 {
+			d.h.Update(o.ID, func(o *Order) { o.CancelUnknown = true })
+		}
 		return fmt.Errorf("load: cancel order %s: %d %s", o.ID, a.Status, a.Message)
 	}
 	d.h.Update(o.ID, func(o *Order) { o.Cancelled = true })

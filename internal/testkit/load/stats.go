@@ -16,6 +16,16 @@ import (
 type Stats struct {
 	mu     sync.Mutex
 	routes map[string]*route
+	failed []Failure
+}
+
+// Failure is a request that got a 5xx or no answer at all, and when it was
+// in flight: a harness that injects faults tells by the time whether a
+// fault excuses it.
+type Failure struct {
+	Route      string
+	Status     int // 0: no answer
+	Start, End time.Time
 }
 
 type route struct {
@@ -27,9 +37,12 @@ type route struct {
 // NewStats returns empty Stats.
 func NewStats() *Stats { return &Stats{routes: map[string]*route{}} }
 
-func (s *Stats) record(name string, status int, took time.Duration, expected bool) {
+func (s *Stats) record(name string, status int, start time.Time, took time.Duration, expected bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if status == 0 || status >= 500 {
+		s.failed = append(s.failed, Failure{Route: name, Status: status, Start: start, End: start.Add(took)})
+	}
 	r := s.routes[name]
 	if r == nil {
 		r = &route{statuses: map[int]int{}}
@@ -113,4 +126,12 @@ func statuses(m map[int]int) string {
 		parts[i] = fmt.Sprintf("%d×%d", c, m[c])
 	}
 	return strings.Join(parts, " ")
+}
+
+// Failures returns every request that got a 5xx or no answer, in the
+// order they ended.
+func (s *Stats) Failures() []Failure {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.failed)
 }

@@ -1,0 +1,278 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/chaos"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/load"
+)
+
+// The scenarios of docs/RELIABILITY.md: faults injected while buyers and
+// sellers use the marketplace, then the invariants load checks through the
+// API. Each runs a short form in make test and a long one in make chaos,
+// which sets CHAOS=long.
+
+// long reports whether the long forms run.
+func long() bool { return os.Getenv("CHAOS") == "long" }
+
+// pick returns brief, or full in make chaos.
+func pick[T any](brief, full T) T {
+	if long() {
+		return full
+	}
+	return brief
+}
+
+// The order deadline of the chaos runs: short, so that the orders buyers
+// walk away from expire within the run's settling.
+const chaosTTL = 8 * time.Second
+
+// chaosLoad is the mix of the chaos runs: every kind of flow, few buyers, so
+// that a fault lands amid all of them on two cores.
+func chaosLoad(d time.Duration) load.Config {
+	return load.Config{Buyers: 6, Sellers: 2, Duration: d, Pay: 0.7, Cancel: 0.15, Browse: 0.3, Contend: 0.3, ListOrders: 0.1, Wait: time.Minute}
+}
+
+// TestChaosKill sends SIGKILL to a function process picked at random, at a
+// random moment of the purchase flows, 20 times (200 in make chaos). Every
+// order still ends complete or cancelled as its buyer was told, no ticket is
+// sold twice, every copy catches up, and no request gets a 5xx but a 502 or
+// 503 while the process it reached was dying.
+func TestChaosKill(t *testing.T) {
+	t.Parallel()
+	kills := pick(20, 200)
+	s := start(t, devstacktest.Options{Env: []string{"ORDER_TTL=" + chaosTTL.String()}})
+	rec := &chaos.Record{}
+	res := underFaults(t, s, chaosLoad(time.Hour), func(ctx context.Context) error {
+		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		killed := map[string]int{}
+		for len(rec.Faults()) < kills {
+			if err := sleepCtx(ctx, time.Duration(200+r.IntN(800))*time.Millisecond); err != nil {
+				return err
+			}
+			name, err := chaos.KillFunction(ctx, s.URL, r, rec)
+			if err != nil {
+				return err
+			}
+			if name != "" {
+				killed[name]++
+			}
+		}
+		t.Logf("killed %v", killed)
+		return nil
+	})
+	checkAfter(t, s, res, rec)
+	if n := len(rec.Faults()); n != kills {
+		t.Errorf("%d kills, want %d", n, kills)
+	}
+}
+
+// TestChaosIdle runs the load with devstack's idle timeout at 1s, so that
+// functions keep scaling to zero and starting again under it, for 30s (10
+// minutes in make chaos): nothing is lost, and no request gets a 5xx.
+func TestChaosIdle(t *testing.T) {
+	t.Parallel()
+	s := start(t, devstacktest.Options{Env: []string{"ORDER_TTL=" + chaosTTL.String(), "DEVSTACK_IDLE=1s"}})
+	before := starts(t, s)
+	rec := &chaos.Record{}
+	cfg := chaosLoad(pick(30*time.Second, 10*time.Minute))
+	cfg.Buyers = 3
+	res := underFaults(t, s, cfg, nil)
+	checkAfter(t, s, res, rec)
+	// Each function started at most once for the run, had none scaled to zero.
+	if after, n := starts(t, s), len(s.Status(t).Functions); after-before <= n {
+		t.Errorf("%d function starts during the run for %d functions: the functions did not scale to zero", after-before, n)
+	} else {
+		t.Logf("%d function starts during the run", after-before)
+	}
+}
+
+func starts(t *testing.T, s *devstacktest.Stack) int {
+	n := 0
+	for _, f := range s.Status(t).Functions {
+		n += f.Starts
+	}
+	return n
+}
+
+// underFaults runs cfg's load on s, and faults once the users have signed
+// up and the purchase flows run; the load ends when faults returns
+// (cfg.Duration bounds it too). With nil faults the load runs cfg.Duration.
+func underFaults(t *testing.T, s *devstacktest.Stack, cfg load.Config, faults func(context.Context) error) *run {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stop, flowing := make(chan struct{}), make(chan struct{})
+	cfg.Stop = stop
+	var once sync.Once
+	cfg.ProgressEvery = 50 * time.Millisecond
+	cfg.Progress = func(load.Progress) { once.Do(func() { close(flowing) }) }
+	c := load.NewClient(s.URL, 16)
+	type result struct {
+		res *load.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := load.Run(ctx, c, cfg)
+		done <- result{res, err}
+	}()
+	if faults != nil {
+		select {
+		case <-flowing:
+		case r := <-done:
+			t.Fatalf("the load ended before its flows began: %v", r.err)
+		}
+		err := faults(ctx)
+		close(stop)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.res.Purchases == 0 {
+		t.Fatal("no purchase was completed")
+	}
+	tickets, orders := r.res.History.Counts()
+	t.Logf("%d tickets, %d orders, %d purchases", tickets, orders, r.res.Purchases)
+	return &run{c: c, res: r.res}
+}
+
+type run struct {
+	c   *load.Client
+	res *load.Result
+}
+
+// checkAfter lets the system settle, then checks the invariants through
+// the API, and that no request failed without a fault of rec to excuse it.
+func checkAfter(t *testing.T, s *devstacktest.Stack, r *run, rec *chaos.Record) {
+	t.Helper()
+	vs, err := load.CheckState(context.Background(), r.c, r.res.History, 2*time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		t.Error(v)
+	}
+	failures := r.c.Stats.Failures()
+	for _, f := range rec.Unexcused(failures) {
+		t.Errorf("%s answered %d at %s, with no fault to excuse it", f.Route, f.Status, f.End.Format(time.TimeOnly))
+	}
+	t.Logf("%d requests failed, %d of them excused by a fault", len(failures), len(failures)-len(rec.Unexcused(failures)))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// TestChaosRabbitMQ stops RabbitMQ's application mid-flow and starts it
+// again after a few seconds, once (10 times in make chaos), on a node of the
+// test's own so that no other test sees it go. Durable queues and
+// persistent messages survive such a restart, as they survive a broker pod's
+// restart: every event still reaches its subscribers, and the API answers
+// nothing but a 503 while RabbitMQ is away.
+func TestChaosRabbitMQ(t *testing.T) {
+	t.Parallel()
+	restarts := pick(1, 10)
+	rabbit := ownRabbitMQ(t)
+	s := devstacktest.Start(t, devstacktest.Options{Env: []string{
+		"RATE_LIMIT_SIGNUP_ADDRESS=1000/1m", "RABBITMQ_URL=" + rabbit.url, "ORDER_TTL=" + chaosTTL.String(),
+	}})
+	rec := &chaos.Record{}
+	res := underFaults(t, s, chaosLoad(time.Hour), func(ctx context.Context) error {
+		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		for range restarts {
+			if err := sleepCtx(ctx, time.Duration(1000+r.IntN(2000))*time.Millisecond); err != nil {
+				return err
+			}
+			end := rec.Begin("RabbitMQ stopped")
+			err := rabbit.restart(fmt.Sprint(1 + r.IntN(4)))
+			end()
+			if err != nil {
+				return err
+			}
+		}
+		// Flows that began while RabbitMQ was away end after it is back.
+		return sleepCtx(ctx, 2*time.Second)
+	})
+	checkAfter(t, s, res, rec)
+}
+
+// rabbitNode is a RabbitMQ node of a test's own, run by scripts/rabbitmq.
+type rabbitNode struct {
+	url string
+	env []string
+}
+
+// ownRabbitMQ starts a RabbitMQ node for t alone, stopped when t ends.
+func ownRabbitMQ(t *testing.T) *rabbitNode {
+	t.Helper()
+	// scripts/rabbitmq also takes the port + 20000 and + 20001 (Erlang's
+	// distribution and epmd), so the port is picked where those fit.
+	var port int
+	for range 100 {
+		p := 10000 + rand.IntN(20000)
+		if free(p) && free(p+20000) && free(p+20001) {
+			port = p
+			break
+		}
+	}
+	if port == 0 {
+		t.Fatal("no free port for RabbitMQ")
+	}
+	n := &rabbitNode{env: append(os.Environ(), fmt.Sprint("RABBITMQ_TEST_PORT=", port), "SERVICES_DIR="+t.TempDir())}
+	out, err := n.script("start")
+	if err != nil {
+		t.Fatalf("start RabbitMQ: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	n.url = lines[len(lines)-1] // the script says the URL last
+	t.Cleanup(func() {
+		if out, err := n.script("stop"); err != nil {
+			t.Errorf("stop RabbitMQ: %v\n%s", err, out)
+		}
+	})
+	return n
+}
+
+// restart stops the node's application for the given seconds and starts it again.
+func (n *rabbitNode) restart(seconds string) error {
+	if out, err := n.script("restart", seconds); err != nil {
+		return fmt.Errorf("restart RabbitMQ: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func (n *rabbitNode) script(args ...string) (string, error) {
+	cmd := exec.Command("../scripts/rabbitmq", args...)
+	cmd.Env = n.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func free(port int) bool {
+	ln, err := net.Listen("tcp", fmt.Sprint("127.0.0.1:", port))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
