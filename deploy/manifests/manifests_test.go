@@ -145,6 +145,26 @@ func TestRules(t *testing.T) {
 		edit: replace("eventing/expiry-source.yaml", "    spec:\n", "    spec:\n      terminationGracePeriodSeconds: 10\n"),
 		want: []string{`eventing/expiry-source.yaml: ContainerSource expiry-source: shutdown: the pod's terminationGracePeriodSeconds is 10s, less than SHUTDOWN_TIMEOUT 20s: it would be killed before Stop runs; raise terminationGracePeriodSeconds or lower SHUTDOWN_TIMEOUT`},
 	}, {
+		name: "a required variable the manifest does not set",
+		edit: replace("knative/get-order.yaml", "            - name: MONGODB_URI\n              valueFrom:\n                secretKeyRef: {name: ticketing, key: mongodb-uri}\n", ""),
+		want: []string{`knative/get-order.yaml: Service get-order: environment: get-order requires MONGODB_URI (internal/mongodb reads it), which the manifest does not set: the function would refuse to start; add {name: MONGODB_URI, valueFrom: {secretKeyRef: {name: ticketing, key: mongodb-uri}}}`},
+	}, {
+		name: "a variable the function does not read",
+		edit: replace("knative/create-order.yaml", "name: ORDER_TTL", "name: ORDERS_TTL"),
+		want: []string{`knative/create-order.yaml: Service create-order: environment: sets env ORDERS_TTL, which create-order never reads: drop it, or read it through internal/config`},
+	}, {
+		name: "a variable the code, read through a helper, renamed",
+		edit: replace("functions/create-order/main.go", `"OPEN_ORDERS_LIMIT"`, `"MAX_OPEN_ORDERS"`),
+		want: []string{`knative/create-order.yaml: Service create-order: environment: sets env OPEN_ORDERS_LIMIT, which create-order never reads`},
+	}, {
+		name: "a secret written in the manifest",
+		edit: replace("knative/get-order.yaml", "              valueFrom:\n                secretKeyRef: {name: ticketing, key: mongodb-uri}\n", "              value: mongodb://admin:hunter2@mongo/\n"),
+		want: []string{`knative/get-order.yaml: Service get-order: environment: env MONGODB_URI is a secret: it must come from key mongodb-uri of Secret ticketing, not from the manifest or another key`},
+	}, {
+		name: "a secret from another key of the Secret",
+		edit: replace("knative/get-order.yaml", "key: mongodb-uri", "key: redis-url"),
+		want: []string{`knative/get-order.yaml: Service get-order: environment: env MONGODB_URI is a secret: it must come from key mongodb-uri of Secret ticketing`},
+	}, {
 		name: "a kind the checks do not know",
 		edit: write("knative/config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop\n"),
 		want: []string{`knative/config.yaml: known kinds: document 1 is a ConfigMap of v1`},
@@ -162,6 +182,7 @@ func TestRules(t *testing.T) {
 		want: []string{
 			`knative/get-order.yaml: Service get-order: unique names: the same kind and name as in knative/get-order-2.yaml`,
 			`knative/get-order.yaml: Service get-order: one workload per function: runs function get-order, which Service get-order in knative/get-order-2.yaml already runs`,
+			`knative/get-order-2.yaml: Service get-order: environment: get-order requires MONGODB_URI (internal/mongodb reads it), which the manifest does not set`,
 		},
 	}, {
 		name: "a Service not named after its function",
@@ -183,6 +204,7 @@ func TestRules(t *testing.T) {
 		edit: both(remove("eventing/expiry-source.yaml"), write("knative/expiry-source.yaml", strings.ReplaceAll(orphanService, "refund", "expiry-source"))),
 		want: []string{
 			`knative/expiry-source.yaml: Service expiry-source: always on: expiry-source must run as a ContainerSource, not a Service that scales to zero: it holds a Redis subscription`,
+			`knative/expiry-source.yaml: Service expiry-source: environment: expiry-source requires REDIS_URL (functions/expiry-source reads it), which the manifest does not set`,
 			`knative/expiry-source.yaml: Service expiry-source: K_SINK: expiry-source publishes events`,
 			`knative/expiry-source.yaml: Service expiry-source: signing keys: expiry-source signs or verifies events (its code reaches events.KeysFromEnv), but has no env EVENT_SIGNING_KEYS`,
 		},
@@ -263,7 +285,7 @@ func TestRules(t *testing.T) {
 		want: []string{`knative/reserve-ticket.yaml: Service reserve-ticket: signing keys: env EVENT_SIGNING_KEYS must come from key event-signing-keys of Secret ticketing`},
 	}, {
 		name: "a Trigger's subscriber that does not verify",
-		edit: write("functions/reserve-ticket/main.go", "package main\n\nfunc main() {}\n"),
+		edit: write("functions/reserve-ticket/main.go", "package main\n\nimport (\n\t\"example.com/shop/internal/config\"\n\t\"example.com/shop/internal/mongodb\"\n)\n\nfunc main() { mongodb.Open(&config.Env{}, \"orders\") }\n"),
 		want: []string{
 			`knative/reserve-ticket.yaml: Service reserve-ticket: signing keys: reserve-ticket holds the event signing keys but neither signs nor verifies an event`,
 			`eventing/reserve-ticket.yaml: Trigger reserve-ticket: signing keys: Trigger reserve-ticket spec.subscriber delivers events to reserve-ticket, whose code never reaches events.KeysFromEnv: it cannot verify what it receives`,

@@ -39,9 +39,10 @@ var alwaysOn = map[string]string{
 type checker struct {
 	set        *Set
 	module     string
-	functions  []string        // the directories of functions/
-	publishers map[string]bool // the functions whose code publishes events
-	keyHolders map[string]bool // the functions whose code signs or verifies events
+	functions  []string                  // the directories of functions/
+	publishers map[string]bool           // the functions whose code publishes events
+	keyHolders map[string]bool           // the functions whose code signs or verifies events
+	env        map[string]map[string]use // the variables each function's code reads
 	catalogue  catalogue
 	problems   []Problem
 }
@@ -70,6 +71,7 @@ func checkRules(fsys fs.FS, set *Set) []Problem {
 	}
 	c.publishers = reaching(decls, c.module, publisherFromEnv)
 	c.keyHolders = reaching(decls, c.module, keysFromEnv)
+	c.env = functionEnv(decls, c.module)
 	if c.catalogue, err = readCatalogue(fsys); err != nil {
 		c.report(catalogueDir+"/", "", "event catalogue", "%v", err)
 		return c.problems
@@ -80,6 +82,7 @@ func checkRules(fsys fs.FS, set *Set) []Problem {
 	c.workloads()
 	c.shutdown()
 	c.secrets()
+	c.environment()
 	c.brokers()
 	c.triggers()
 	c.sources()

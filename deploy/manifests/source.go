@@ -100,6 +100,8 @@ func refersTo(refs []string, set map[string]bool) bool {
 type decl struct {
 	pkg, key string
 	refs     []string
+	value    string  // a constant's or variable's value, when it is a literal
+	env      funcEnv // what a function declaration reads of the environment
 }
 
 // parseDecls reads the declarations of every Go file under roots but tests
@@ -137,14 +139,16 @@ func parseDecls(fsys fs.FS, module string, roots ...string) ([]decl, error) {
 
 func fileDecls(f *ast.File, pkg, module string) []decl {
 	imports := map[string]string{} // the name a file uses for a package of the module, and its path
+	std := map[string]string{}     // and for any other package
 	for _, spec := range f.Imports {
 		p, _ := strconv.Unquote(spec.Path.Value)
-		if !strings.HasPrefix(p, module+"/") {
-			continue
-		}
 		name := path.Base(p)
 		if spec.Name != nil {
 			name = spec.Name.Name
+		}
+		if !strings.HasPrefix(p, module+"/") {
+			std[name] = p
+			continue
 		}
 		imports[name] = p
 	}
@@ -168,11 +172,11 @@ func fileDecls(f *ast.File, pkg, module string) []decl {
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.FuncDecl:
-			decls = append(decls, decl{pkg: pkg, key: pkg + "." + funcName(d), refs: refs(d)})
+			decls = append(decls, decl{pkg: pkg, key: pkg + "." + funcName(d), refs: refs(d), env: envOf(d, pkg, imports, std, module)})
 		case *ast.GenDecl:
 			for _, spec := range d.Specs {
-				for _, name := range specNames(spec) {
-					decls = append(decls, decl{pkg: pkg, key: pkg + "." + name, refs: refs(spec)})
+				for i, name := range specNames(spec) {
+					decls = append(decls, decl{pkg: pkg, key: pkg + "." + name, refs: refs(spec), value: literal(spec, i)})
 				}
 			}
 		}

@@ -1,5 +1,14 @@
 package main
 
-import ev "example.com/shop/internal/events"
+import (
+	"example.com/shop/internal/config"
+	ev "example.com/shop/internal/events"
+	"example.com/shop/internal/function"
+)
 
-func main() { ev.PublisherFromEnv(nil) }
+func start(cfg *config.Env) {
+	cfg.Require("REDIS_URL")
+	ev.PublisherFromEnv(cfg)
+}
+
+func main() { cfg := &config.Env{}; start(cfg); function.Main(cfg) }

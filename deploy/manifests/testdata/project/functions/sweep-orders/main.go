@@ -1,5 +1,9 @@
 package main
 
-import "example.com/shop/internal/outbox"
+import (
+	"example.com/shop/internal/config"
+	"example.com/shop/internal/function"
+	"example.com/shop/internal/outbox"
+)
 
-func main() { outbox.NewSweeper().Start(nil) }
+func main() { cfg := &config.Env{}; outbox.NewSweeper().Start(cfg); function.Main(cfg) }

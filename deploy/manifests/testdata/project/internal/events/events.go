@@ -1,5 +1,7 @@
 package events
 
+import "example.com/shop/internal/config"
+
 const (
 	TypeOrderCreated = "shop.order.created"
 	TypeOrderExpired = "shop.order.expired"
@@ -19,15 +21,17 @@ var Emitters = map[string][]string{
 
 type Keys struct{ keys []string }
 
-func KeysFromEnv(env map[string]string) *Keys { return &Keys{[]string{env["EVENT_SIGNING_KEYS"]}} }
+const KeysVariable = "EVENT_SIGNING_KEYS"
+
+func KeysFromEnv(cfg *config.Env) *Keys { return &Keys{[]string{cfg.Require(KeysVariable)}} }
 
 type Publisher struct {
 	sink string
 	keys *Keys
 }
 
-func PublisherFromEnv(env map[string]string) *Publisher {
-	return &Publisher{env["K_SINK"], KeysFromEnv(env)}
+func PublisherFromEnv(cfg *config.Env) *Publisher {
+	return &Publisher{cfg.Require("K_SINK"), KeysFromEnv(cfg)}
 }
 
 type Receiver struct{ keys *Keys }
