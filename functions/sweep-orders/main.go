@@ -1,5 +1,6 @@
 // Command sweep-orders publishes the orders domain's pending events left by a
-// crash; a PingSource wakes it every minute.
+// crash, and the expiry of the orders whose deadline Redis lost; a
+// PingSource wakes it every minute.
 package main
 
 import (
@@ -7,4 +8,4 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 )
 
-func main() { function.Run("POST /", outbox.NewSweeper("orders", "orders")) }
+func main() { function.Run("POST /", outbox.NewSweeper("orders", "orders").With(expireOverdue)) }

@@ -274,15 +274,21 @@ func (r *run) emit(ctx context.Context, c claim, path string) error {
 	return nil
 }
 
-// expiredEvent is the expiry of c. Its id and time derive from the order, so
-// that a re-send is the same event.
-func expiredEvent(c claim) (cloudevents.Event, error) {
-	data := events.OrderExpired{OrderID: c.orderID, ExpiresAt: jsontime.Of(c.expiresAt)}
-	p, err := events.NewPending(EventSource, c.orderID, data, c.expiresAt)
+// expiredEvent is the expiry of c.
+func expiredEvent(c claim) (cloudevents.Event, error) { return Event(c.orderID, c.expiresAt) }
+
+// Event is the expiry of the order orderID, due at expiresAt. Its id and time
+// derive from the order, so that every sender of an order's expiry (this
+// source, after a notification or a sweep, or the orders domain's sweep,
+// which finds overdue orders in MongoDB) sends the same event, and
+// expire-order's inbox takes it once.
+func Event(orderID string, expiresAt time.Time) (cloudevents.Event, error) {
+	data := events.OrderExpired{OrderID: orderID, ExpiresAt: jsontime.Of(expiresAt)}
+	p, err := events.NewPending(EventSource, orderID, data, expiresAt)
 	if err != nil {
 		return cloudevents.Event{}, err
 	}
-	p.ID = eventID(c.orderID)
+	p.ID = eventID(orderID)
 	return p.Event(), nil
 }
 

@@ -115,6 +115,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	indexed bool
+	overdue bool // the index Overdue reads is created
 }
 
 // NewStore returns the store of db.
@@ -147,6 +148,39 @@ func (s *Store) ensureIndex(ctx context.Context) error {
 	}
 	s.indexed = true
 	return nil
+}
+
+// Overdue returns up to limit orders still created at before, their deadline
+// passed, oldest deadline first. The Redis deadline that expires an order on
+// time is a cache: after Redis lost it, the order is found here. An index on
+// status and expiresAt, created by the first call (the sweep), keeps this a
+// range read of the overdue orders alone.
+func (s *Store) Overdue(ctx context.Context, before time.Time, limit int) ([]Order, error) {
+	s.mu.Lock()
+	if !s.overdue {
+		_, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}},
+			Options: options.Index().SetName("overdue"),
+		})
+		if err != nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("create orders index on status and expiresAt: %w", err)
+		}
+		s.overdue = true
+	}
+	s.mu.Unlock()
+	cur, err := s.orders.Find(ctx,
+		bson.D{{Key: "status", Value: StatusCreated}, {Key: "expiresAt", Value: bson.D{{Key: "$lt", Value: before}}}},
+		options.Find().SetSort(bson.D{{Key: "expiresAt", Value: 1}}).SetLimit(int64(limit)).
+			SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "expiresAt", Value: 1}, {Key: "status", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find overdue orders: %w", err)
+	}
+	var list []Order
+	if err := cur.All(ctx, &list); err != nil {
+		return nil, fmt.Errorf("read overdue orders: %w", err)
+	}
+	return list, nil
 }
 
 // Ticket returns the copy of the ticket with id; a malformed id is

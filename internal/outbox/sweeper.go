@@ -23,9 +23,24 @@ type Sweeper struct {
 	collections []string
 
 	client   *mongo.Client
+	db       *mongo.Database
+	pub      Publisher
+	work     []Work
 	outboxes []*Outbox
 	minAge   time.Duration
 	receiver *events.Receiver
+}
+
+// Work is more that a domain's sweep does each time it runs, on the domain's
+// database, such as finding the orders whose deadline passed. minAge is how
+// long something must have waited before the sweep takes over from the path
+// that handles it live. It returns how many things it did.
+type Work func(ctx context.Context, db *mongo.Database, pub Publisher, minAge time.Duration) (int, error)
+
+// With adds w to every sweep, after the outboxes.
+func (s *Sweeper) With(w Work) *Sweeper {
+	s.work = append(s.work, w)
+	return s
 }
 
 // NewSweeper returns the sweeper of the named collections of domain's database.
@@ -48,7 +63,7 @@ func (s *Sweeper) Start(ctx context.Context, cfg *config.Env) error {
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	s.client = client
+	s.client, s.db, s.pub = client, db, publisher
 	for _, name := range s.collections {
 		s.outboxes = append(s.outboxes, New(db.Collection(name), publisher))
 	}
@@ -70,7 +85,15 @@ func (s *Sweeper) sweep(ctx context.Context, _ cloudevents.Event) (*cloudevents.
 			errs = append(errs, err)
 		}
 	}
-	logging.FromContext(ctx).Info("outbox swept", "domain", s.domain, "published", total)
+	done := 0
+	for _, w := range s.work {
+		n, err := w(ctx, s.db, s.pub, s.minAge)
+		done += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	logging.FromContext(ctx).Info("outbox swept", "domain", s.domain, "published", total, "more", done)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("sweep %s outboxes: %w", s.domain, err)
 	}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ticketing-on-knative/ticketing/internal/expiry"
+	"github.com/ticketing-on-knative/ticketing/internal/orders"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+)
+
+// overduePerSweep bounds the expiries one sweep sends; the rest are the next
+// sweep's, since an expiry sent changes nothing until expire-order takes it.
+const overduePerSweep = 500
+
+// expireOverdue sends the expiry of every order still created well past its
+// deadline: Redis holds the deadlines only as a cache of MongoDB, and an
+// order whose key Redis lost (a restart without persistence, a FLUSHALL, an
+// eviction) would otherwise stay created and hold its ticket for good. The
+// expiry is the same event the expiry source sends, so whichever arrives
+// first cancels the order and the other is a duplicate expire-order's inbox
+// drops. An order only minAge overdue is left to the source, which is
+// normally done with it within milliseconds.
+func expireOverdue(ctx context.Context, db *mongo.Database, pub outbox.Publisher, minAge time.Duration) (int, error) {
+	list, err := orders.NewStore(db).Overdue(ctx, time.Now().Add(-minAge), overduePerSweep)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	sent := 0
+	for _, o := range list {
+		e, err := expiry.Event(o.ID.Hex(), o.ExpiresAt)
+		if err == nil {
+			err = pub.Publish(ctx, e)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("expire overdue order %s: %w", o.ID.Hex(), err))
+			continue
+		}
+		sent++
+	}
+	return sent, errors.Join(errs...)
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/expiry"
+	"github.com/ticketing-on-knative/ticketing/internal/orders"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
+)
+
+// TestSweepExpiresOverdueOrdersRedisLost: Redis lost the deadline of an
+// order (a restart without persistence, a FLUSHALL); the sweep finds the
+// order overdue in MongoDB and sends its expiry, the very event the expiry
+// source would have sent, and leaves alone an order not yet due and one no
+// longer created.
+func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL, "OUTBOX_MIN_AGE": "1ms"})
+	store := orders.NewStore(functest.Database(t, env))
+	deadlines := expiry.NewDeadlines(testenv.Redis(t), "t_"+testenv.Name())
+	order := func(expiresAt time.Time) *orders.Order {
+		tk := &orders.Ticket{ID: bson.NewObjectID(), Title: "Gig", Price: 1000}
+		if err := store.SyncTicket(t.Context(), *tk); err != nil {
+			t.Fatal(err)
+		}
+		o := orders.New("buyer", tk, expiresAt, time.Now())
+		if err := store.Create(t.Context(), o, deadlines, "/functions/create-order"); err != nil {
+			t.Fatal(err)
+		}
+		// What Redis lost.
+		if err := deadlines.Forget(t.Context(), o.ID.Hex()); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	overdue := order(time.Now().Add(-time.Minute))
+	order(time.Now().Add(time.Hour))
+	cancelled := order(time.Now().Add(-time.Minute))
+	if _, err := store.Cancel(t.Context(), cancelled.ID.Hex(), "/functions/cancel-order", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	url := functest.Start(t, "POST /", outbox.NewSweeper("orders", "orders").With(expireOverdue), env)
+	if status := functest.Ping(t, url); status != http.StatusOK {
+		t.Fatalf("ping: %d", status)
+	}
+	var expired []string
+	for _, e := range sink.Events() {
+		if e.Type() == events.TypeOrderExpired {
+			expired = append(expired, e.Subject())
+			want, err := expiry.Event(overdue.ID.Hex(), overdue.ExpiresAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.ID() != want.ID() || e.Source() != want.Source() || !e.Time().Equal(want.Time()) || string(e.Data()) != string(want.Data()) {
+				t.Errorf("expiry %s from %s at %v: %s, want the expiry source's %s from %s at %v: %s",
+					e.ID(), e.Source(), e.Time(), e.Data(), want.ID(), want.Source(), want.Time(), want.Data())
+			}
+			if err := functest.Keys(t).Verify(e); err != nil {
+				t.Errorf("the expiry is not signed: %v", err)
+			}
+		}
+	}
+	if len(expired) != 1 || expired[0] != overdue.ID.Hex() {
+		t.Errorf("expired %v, want the overdue order %s alone", expired, overdue.ID.Hex())
+	}
+}
