@@ -1,5 +1,5 @@
 # The two commands of the README, and a few more.
-.PHONY: run test lint chaos
+.PHONY: run test lint chaos fuzz
 
 # Run the whole system on 127.0.0.1:8080 (see cmd/devstack).
 run:
@@ -13,6 +13,10 @@ test:
 # runs briefly, run long. About 30 minutes on two cores.
 chaos:
 	CHAOS=long scripts/test -run='TestChaos|TestMarketplace' -timeout=90m -v ./e2e/...
+
+# Run every fuzz test for FUZZTIME each (default 30s): make fuzz FUZZTIME=5m.
+fuzz:
+	scripts/fuzz
 
 # gofmt, vet, staticcheck, and go.mod tidy in both modules.
 lint:

@@ -31,6 +31,9 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -38,6 +41,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // Function is a function under fuzzing.
@@ -89,9 +93,8 @@ func Request(method, path, contentType, body string) *http.Request {
 }
 
 // Serve sends r to the function, with token as a bearer token unless it
-// is empty, and checks the answer: a 2xx is done, and its body, if any, is
-// JSON; anything else must be a 4xx in the contract's error shape that
-// changed nothing in the database and published nothing.
+// is empty, and checks the answer as Answered does; a refusal must also
+// have changed nothing in the database and published nothing.
 func (fn *Function) Serve(t *testing.T, r *http.Request, token string) *httptest.ResponseRecorder {
 	t.Helper()
 	if token != "" {
@@ -104,20 +107,14 @@ func (fn *Function) Serve(t *testing.T, r *http.Request, token string) *httptest
 	w := httptest.NewRecorder()
 	fn.handler.ServeHTTP(w, r)
 
-	what := fmt.Sprintf("%s %q answered %d %q", r.Method, r.URL.Path, w.Code, w.Body)
-	if w.Code/100 == 2 {
-		if body := bytes.TrimSpace(w.Body.Bytes()); len(body) > 0 && !json.Valid(body) {
-			t.Fatalf("%s: the body is not JSON", what)
-		}
+	if w.Code/100 == 5 {
+		t.Fatalf("%s %q answered %d %q; the function logged:\n%s", r.Method, r.URL.Path, w.Code, w.Body, fn.logs)
+	}
+	if !Answered(t, r, w) {
 		fn.state, fn.events = fn.snapshot(t), len(fn.sink.Events())
 		return w
 	}
-	if w.Code/100 != 4 {
-		t.Fatalf("%s, want a 2xx or a 4xx; the function logged:\n%s", what, fn.logs)
-	}
-	if problem := errorShape(w); problem != "" {
-		t.Fatalf("%s: %s", what, problem)
-	}
+	what := fmt.Sprintf("%s %q answered %d %q", r.Method, r.URL.Path, w.Code, w.Body)
 	if n := len(fn.sink.Events()); n != fn.events {
 		t.Fatalf("%s, yet published %d events", what, n-fn.events)
 	}
@@ -125,6 +122,27 @@ func (fn *Function) Serve(t *testing.T, r *http.Request, token string) *httptest
 		t.Fatalf("%s, yet changed the database: %s", what, diff)
 	}
 	return w
+}
+
+// Answered checks the answer w to r and reports whether it is a refusal:
+// a 2xx is done, and its body, if any, is JSON; anything else must be a
+// 4xx in the contract's error shape.
+func Answered(t *testing.T, r *http.Request, w *httptest.ResponseRecorder) (refused bool) {
+	t.Helper()
+	what := fmt.Sprintf("%s %q answered %d %q", r.Method, r.URL.Path, w.Code, w.Body)
+	if w.Code/100 == 2 {
+		if body := bytes.TrimSpace(w.Body.Bytes()); len(body) > 0 && !json.Valid(body) {
+			t.Fatalf("%s: the body is not JSON", what)
+		}
+		return false
+	}
+	if w.Code/100 != 4 {
+		t.Fatalf("%s, want a 2xx or a 4xx", what)
+	}
+	if problem := errorShape(w); problem != "" {
+		t.Fatalf("%s: %s", what, problem)
+	}
+	return true
 }
 
 // errorShape says how a refusal's answer differs from
@@ -230,4 +248,32 @@ func (l *logs) String() string {
 // function's outbox sweep has nothing left to publish while it runs.
 func Publisher(f *testing.F) *events.Publisher {
 	return events.NewPublisher(functest.NewSink(f).URL, time.Second)
+}
+
+// Event is the request with which the broker delivers an event of type typ
+// about subject with data, from the first function of events.Emitters that
+// emits it and signed as that function signs it, in binary or structured
+// mode: an event only the system could have sent, whatever its data.
+func Event(t *testing.T, typ, subject string, data []byte, structured bool) *http.Request {
+	t.Helper()
+	e := cloudevents.NewEvent()
+	e.SetID(testenv.Name())
+	e.SetType(typ)
+	e.SetSource(events.Source(events.Emitters[typ][0]))
+	e.SetSubject(subject)
+	e.SetTime(time.Now())
+	e.SetDataContentType(cloudevents.ApplicationJSON)
+	e.DataEncoded = data
+	if err := functest.Keys(t).Sign(&e); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if structured {
+		ctx = binding.WithForceStructured(ctx)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), r); err != nil {
+		t.Skipf("the broker could not send this event either: %v", err)
+	}
+	return r
 }
