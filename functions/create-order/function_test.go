@@ -75,7 +75,7 @@ func TestCreateOrderHoldsTicketUntilDeadline(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
 		t.Fatal(err)
 	}
-	want := orders.JSON{ID: body.ID, UserID: "buyer-1", Status: "created", ExpiresAt: body.ExpiresAt, Version: 0,
+	want := orders.JSON{ID: body.ID, UserID: "buyer-1", Status: "created", ExpiresAt: body.ExpiresAt, Version: 0, Price: 2050,
 		Ticket: orders.TicketJSON{ID: ticket, Title: "Concert", Price: 2050, Version: 0}}
 	if len(body.ID) != 24 || body != want {
 		t.Errorf("body %s, want %+v", res.Body, want)

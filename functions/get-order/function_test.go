@@ -43,15 +43,17 @@ func get(t *testing.T, token, url string) functest.Response {
 func TestGetOrderShowsItWithTheCurrentTicket(t *testing.T) {
 	url, store := setup(t)
 	o, ticket := order(t, store, "buyer-1")
-	// The ticket changed after the order: the order shows the current copy.
-	if err := store.SyncTicket(t.Context(), orders.Ticket{ID: ticket, Title: "Concert (late show)", Price: 2050, Version: 1}); err != nil {
+	// The ticket changed after the order (the seller edited it before
+	// reserve-ticket locked it): the order shows the current copy, and its
+	// own price, fixed at creation, which is what the charge takes.
+	if err := store.SyncTicket(t.Context(), orders.Ticket{ID: ticket, Title: "Concert (late show)", Price: 2500, Version: 1}); err != nil {
 		t.Fatal(err)
 	}
 
 	res := get(t, functest.Session(t, "buyer-1", "b@example.com"), url+o.ID.Hex())
 
 	want := `{"id":"` + o.ID.Hex() + `","userId":"buyer-1","status":"created","expiresAt":"` + o.ExpiresAt.UTC().Format(jsontime.Layout) +
-		`","version":0,"ticket":{"id":"` + ticket.Hex() + `","title":"Concert (late show)","price":20.5,"version":1}}`
+		`","version":0,"price":20.5,"ticket":{"id":"` + ticket.Hex() + `","title":"Concert (late show)","price":25,"version":1}}`
 	if res.Status != http.StatusOK || strings.TrimSpace(res.Body) != want {
 		t.Errorf("got %d %s\nwant 200 %s", res.Status, res.Body, want)
 	}

@@ -65,7 +65,10 @@ type JSON struct {
 	Status    string        `json:"status"`
 	ExpiresAt jsontime.Time `json:"expiresAt"`
 	Version   int64         `json:"version"`
-	Ticket    TicketJSON    `json:"ticket"`
+	// Price is the order's own, fixed at creation: what the charge takes,
+	// whatever the seller does to the ticket afterwards.
+	Price  money.Cents `json:"price"`
+	Ticket TicketJSON  `json:"ticket"`
 }
 
 // TicketJSON is the ticket of an order as the API renders it.
@@ -83,7 +86,7 @@ func (o *Order) JSON(t *Ticket) JSON {
 	if t != nil {
 		tj = TicketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, Version: t.Version}
 	}
-	return JSON{ID: o.ID.Hex(), UserID: o.UserID, Status: o.Status, ExpiresAt: jsontime.Of(o.ExpiresAt), Version: o.Version, Ticket: tj}
+	return JSON{ID: o.ID.Hex(), UserID: o.UserID, Status: o.Status, ExpiresAt: jsontime.Of(o.ExpiresAt), Version: o.Version, Price: o.Price, Ticket: tj}
 }
 
 var (
