@@ -78,6 +78,12 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, problem(r.Context(), err))
 		return
 	}
+	if p.Status == payments.StatusCharging {
+		// Stripe may have taken the money: the sweep will find out.
+		httpapi.WriteJSON(w, http.StatusAccepted, map[string]string{"id": p.ID.Hex(), "status": "awaiting:payment",
+			"message": "The payment is being confirmed; the order shows the outcome"})
+		return
+	}
 	httpapi.WriteJSON(w, http.StatusCreated, map[string]string{"id": p.ID.Hex()})
 }
 
@@ -99,8 +105,12 @@ func problem(ctx context.Context, err error) error {
 		return httpapi.BadRequest("Order is being paid by another request")
 	case errors.As(err, &refused):
 		return httpapi.BadRequest(refused.Message)
+	case errors.Is(err, payments.ErrIdempotencyConflict):
+		logging.FromContext(ctx).Error("stripe refused a repeated payment request", "error", err.Error())
+		return &httpapi.Error{Status: http.StatusConflict, Problems: []httpapi.Problem{{
+			Message: "Stripe has seen this payment with other details; it is being checked, the order shows the outcome"}}}
 	case errors.Is(err, payments.ErrStripeUnavailable):
-		logging.FromContext(ctx).Warn("stripe unavailable; the order may be paid again", "error", err.Error())
+		logging.FromContext(ctx).Warn("stripe took nothing; the order may be paid again", "error", err.Error())
 		return &httpapi.Error{Status: http.StatusServiceUnavailable, Problems: []httpapi.Problem{{Message: "Payments are unavailable, please try again"}}}
 	}
 	return err

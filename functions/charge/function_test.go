@@ -267,8 +267,10 @@ func TestDeclinedCardIsA400AndAnotherCardMayPay(t *testing.T) {
 	if len(charges) != 3 {
 		t.Fatalf("%d charges reached Stripe, want 3", len(charges))
 	}
-	if charges[0].IdempotencyKey != charges[1].IdempotencyKey || charges[1].IdempotencyKey == charges[2].IdempotencyKey {
-		t.Errorf("idempotency keys %q, %q, %q: want the same card to repeat its key and another card to have its own",
+	// Each attempt is a claim of its own, with its own payment id in the
+	// metadata: under one key Stripe would refuse it as a reuse.
+	if charges[0].IdempotencyKey == charges[1].IdempotencyKey || charges[1].IdempotencyKey == charges[2].IdempotencyKey {
+		t.Errorf("idempotency keys %q, %q, %q: want each attempt to have its own",
 			charges[0].IdempotencyKey, charges[1].IdempotencyKey, charges[2].IdempotencyKey)
 	}
 	if got := len(fx.sink.Wait(t, 1)); got != 1 {
@@ -276,17 +278,16 @@ func TestDeclinedCardIsA400AndAnotherCardMayPay(t *testing.T) {
 	}
 }
 
-func TestStripeUnavailableIsA503AndStoresNothing(t *testing.T) {
+// TestStripeThatTookNothingIsA503AndStoresNothing: a request that never
+// reached Stripe, or that Stripe throttled, took nothing: the claim is
+// released and the buyer may try again.
+func TestStripeThatTookNothingIsA503AndStoresNothing(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		stripe http.Handler
 		vars   map[string]string
 	}{
-		{"Stripe answers 500", stripetest.Error(http.StatusInternalServerError, "api_error", "", "An unknown error occurred"), nil},
-		{"Stripe answers 503", stripetest.Error(http.StatusServiceUnavailable, "api_error", "", "Service unavailable"), nil},
-		{"a page from something in between", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
-		}), nil},
+		{"Stripe answers 429", stripetest.Error(http.StatusTooManyRequests, "rate_limit_error", "rate_limit", "Too many requests"), nil},
 		{"Stripe unreachable", http.NotFoundHandler(), map[string]string{"STRIPE_API_BASE": "http://127.0.0.1:1"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,6 +303,65 @@ func TestStripeUnavailableIsA503AndStoresNothing(t *testing.T) {
 				t.Errorf("%d events published for a failed charge", n)
 			}
 		})
+	}
+}
+
+// TestUnknownOutcomeIsA202AndKeepsTheClaim: Stripe may have taken the money
+// (a 5xx, a page from something in between, no answer in time): the buyer
+// hears that the payment is being confirmed, and the claim stays for the
+// payments sweep, so that no other card can pay meanwhile.
+func TestUnknownOutcomeIsA202AndKeepsTheClaim(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		stripe http.Handler
+		vars   map[string]string
+	}{
+		{"Stripe answers 500", stripetest.Error(http.StatusInternalServerError, "api_error", "", "An unknown error occurred"), nil},
+		{"Stripe answers 503", stripetest.Error(http.StatusServiceUnavailable, "api_error", "", "Service unavailable"), nil},
+		{"a page from something in between", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+		}), nil},
+		{"no answer in time", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }),
+			map[string]string{"STRIPE_TIMEOUT": "300ms"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := setup(t, tt.stripe, tt.vars)
+			buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+			orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+			res := fx.pay(t, buyer, payBody(orderID, "tok_visa"))
+			var body struct{ ID, Status, Message string }
+			if res.Status != http.StatusAccepted || json.Unmarshal([]byte(res.Body), &body) != nil ||
+				body.Status != "awaiting:payment" || body.Message == "" {
+				t.Fatalf("status %d, body %s; want 202 {id, status: awaiting:payment, message}", res.Status, res.Body)
+			}
+			if p := fx.payment(t, orderID); p == nil || p.ID.Hex() != body.ID || p.Status != payments.StatusCharging {
+				t.Errorf("payment %+v, want the claim %s kept, charging", p, body.ID)
+			}
+			refused(t, fx.pay(t, buyer, payBody(orderID, "tok_mastercard")), http.StatusBadRequest, "Order is being paid by another request")
+			if n := len(fx.stripe.Requests("/v1/charges")); n != 1 {
+				t.Errorf("%d charges reached Stripe, want 1", n)
+			}
+			if n := len(fx.sink.Events()); n != 0 {
+				t.Errorf("%d events published before the outcome is known", n)
+			}
+		})
+	}
+}
+
+// TestReusedKeyWithOtherParametersIsA409: should Stripe ever refuse the
+// request as a reuse of its key with other parameters, the buyer is told
+// what happened, not 500, and the claim stays: the key's first request may
+// have charged.
+func TestReusedKeyWithOtherParametersIsA409(t *testing.T) {
+	fx := setup(t, stripetest.Error(http.StatusBadRequest, "idempotency_error", "",
+		"Keys for idempotent requests can only be used with the same parameters they were first used with."), nil)
+	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+	refused(t, fx.pay(t, functest.Session(t, "buyer-1", "buyer@example.com"), payBody(orderID, "tok_visa")), http.StatusConflict,
+		"Stripe has seen this payment with other details; it is being checked, the order shows the outcome")
+	if p := fx.payment(t, orderID); p == nil || p.Status != payments.StatusCharging {
+		t.Errorf("payment %+v, want the claim kept", p)
 	}
 }
 

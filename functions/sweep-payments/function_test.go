@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -245,5 +246,66 @@ func TestSweepPublishesWhatTheBrokerRefused(t *testing.T) {
 	got := fx.sink.Events()
 	if len(got) != 1 || got[0].Type() != events.TypeChargeCreated || got[0].Subject() != orderID.Hex() {
 		t.Errorf("the sweep published %d events, want the charge.created of order %s once", len(got), orderID.Hex())
+	}
+}
+
+// TestUnknownOutcomesEndInOneStandingCharge: Stripe charges and then the
+// answer is lost (a timeout, a 500, a reset connection). The charge keeps
+// its claim, a second attempt charges nothing, and the sweep repeats the
+// very request (the stand-in refuses a reused key with other parameters, as
+// Stripe does) until it hears the charge: it is recorded on the order, or
+// refunded when the order was cancelled meanwhile. Either way exactly one
+// charge stands.
+func TestUnknownOutcomesEndInOneStandingCharge(t *testing.T) {
+	for _, fault := range []struct {
+		name  string
+		fault stripetest.Fault
+	}{{"timeout after charging", stripetest.TimeOut}, {"500 after charging", stripetest.ServerError}, {"connection reset after charging", stripetest.ResetConnection}} {
+		for _, cancelled := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, order cancelled meanwhile %v", fault.name, cancelled), func(t *testing.T) {
+				ledger := &stripetest.Ledger{Fault: fault.fault}
+				fx := setup(t, ledger)
+				orderID := fx.order(t)
+				stripe := payments.NewStripe(fx.env["STRIPE_KEY"], fx.env["STRIPE_API_BASE"], 500*time.Millisecond)
+				charge := payments.NewProcessor(fx.store, stripe, events.NewPublisher(fx.sink.URL, 5*time.Second), "/functions/charge")
+
+				p, err := charge.Pay(t.Context(), orderID.Hex(), "buyer-1", "tok_visa")
+				if err != nil || p.Status != payments.StatusCharging {
+					t.Fatalf("Pay: %+v, %v; want the claim kept, still charging", p, err)
+				}
+				if _, err := charge.Pay(t.Context(), orderID.Hex(), "buyer-1", "tok_visa"); !errors.Is(err, payments.ErrPaying) {
+					t.Errorf("paying again while the outcome is unknown: %v, want ErrPaying", err)
+				}
+				if cancelled {
+					if err := charge.RefundCancelled(t.Context(), orderID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if status := functest.Ping(t, fx.sweeper(t)); status != http.StatusOK {
+					t.Fatalf("sweep: %d", status)
+				}
+
+				charges := ledger.Charges(orderID.Hex())
+				if len(charges) != 1 || charges[0].Amount != 2000 {
+					t.Fatalf("charges %+v, want one of 2000", charges)
+				}
+				requests := fx.stripe.Requests("/v1/charges")
+				if len(requests) != 2 || requests[0].IdempotencyKey != requests[1].IdempotencyKey {
+					t.Errorf("%d charge requests %+v, want the first repeated once under its key", len(requests), requests)
+				}
+				paid := fx.payment(t, orderID)
+				switch {
+				case paid.Status != payments.StatusPaid || paid.StripeID != charges[0].ID:
+					t.Errorf("payment %+v, want it paid by %s", paid, charges[0].ID)
+				case cancelled && (!charges[0].Refunded || paid.RefundID == ""):
+					t.Errorf("charge %+v of a cancelled order, payment %+v: want it refunded", charges[0], paid)
+				case !cancelled && charges[0].Refunded:
+					t.Errorf("the charge of an open order was refunded")
+				}
+				if got := fx.sink.Wait(t, 1); len(got) != 1 || got[0].Type() != events.TypeChargeCreated {
+					t.Errorf("events %v, want one charge.created", got)
+				}
+			})
+		}
 	}
 }

@@ -8,8 +8,11 @@
 // between two requests paying for one order, atomically on every MongoDB and
 // on FerretDB. The document goes through these states:
 //
-//	charging  claimed; Stripe is being asked. A declined card or a Stripe that
-//	          cannot be reached deletes it, so that another card may pay.
+//	charging  claimed; Stripe is being asked, or was and its answer is not
+//	          known (the order shows awaiting:payment). A declined card or a
+//	          request that never reached Stripe deletes it, so that another
+//	          card may pay; an unknown outcome keeps it until the payments
+//	          sweep, repeating the same request, gets Stripe's answer.
 //	paid      Stripe took the money; ChargeCreated is in its outbox.
 //	unpaid    the order was cancelled before anyone paid; the document holds
 //	          the order's claim so that no payment can follow.

@@ -32,9 +32,15 @@ func NewProcessor(store *Store, stripe *Stripe, pub outbox.Publisher, source str
 // returns the payment. Before Stripe is called, the order's payment is
 // claimed, so that of two requests for one order only one charges. The
 // errors are ErrNotFound, ErrNotOwner, ErrCancelled, ErrExpired, ErrPaid,
-// ErrPaying, a *Refused, ErrStripeUnavailable, or the database's; after a
-// refusal or an unavailable Stripe the claim is released. A payment that
-// lands on an order cancelled meanwhile is refunded, and is ErrCancelled.
+// ErrPaying, a *Refused, ErrStripeUnavailable, ErrIdempotencyConflict, or
+// the database's. A payment that lands on an order cancelled meanwhile is
+// refunded, and is ErrCancelled.
+//
+// Only a charge known to have taken nothing (a refusal, a request that never
+// reached Stripe, a 429) releases the claim. When the outcome is unknown
+// (no answer in time, a reset connection, a 5xx), the claim stays and Pay
+// returns it still charging: the payments sweep repeats the very same
+// request until Stripe answers, and records or releases it then.
 func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*Payment, error) {
 	o, err := pr.store.Order(ctx, orderID)
 	if err != nil {
@@ -57,10 +63,15 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 	// when the client stops waiting for it.
 	ctx = context.WithoutCancel(ctx)
 	stripeID, err := pr.stripe.Charge(ctx, p)
-	if err != nil {
-		// Stripe took nothing, or is not known to have: a declined card may
-		// be replaced by another, and a request repeated with the same card
-		// gets the answer the first one got.
+	switch {
+	case errors.Is(err, ErrUnknownOutcome):
+		logging.FromContext(ctx).Warn("charge outcome unknown; the claim is kept for the payments sweep",
+			"payment", p.ID.Hex(), "order", p.OrderID.Hex(), "error", err.Error())
+		return p, nil
+	case errors.Is(err, ErrIdempotencyConflict):
+		return nil, err // the claim stays: the key's first request may have charged
+	case err != nil:
+		// Stripe took nothing: another card, or the same one later, may pay.
 		if released := pr.store.release(ctx, p); released != nil {
 			return nil, errors.Join(err, released) // the sweep asks Stripe again
 		}
@@ -173,10 +184,10 @@ func (pr *Processor) Recover(ctx context.Context, lease time.Duration) (int, err
 	return done, errors.Join(errs...)
 }
 
-// retry asks Stripe again for the abandoned claim p, with its idempotency
-// key, and records the answer. Unlike Pay it keeps the claim while Stripe is
-// unavailable: only Stripe's answer tells whether the first request took
-// the money.
+// retry repeats the request of the claim p, byte for byte and with its
+// idempotency key, and records the answer. Unlike Pay it keeps the claim
+// whatever failure it meets but a refusal: only Stripe's answer to this key
+// tells whether an earlier attempt took the money.
 func (pr *Processor) retry(ctx context.Context, p *Payment) error {
 	stripeID, err := pr.stripe.Charge(ctx, p)
 	var refused *Refused

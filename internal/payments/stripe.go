@@ -2,10 +2,9 @@ package payments
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -18,10 +17,21 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 )
 
-// ErrStripeUnavailable means that Stripe could not be reached, did not answer
-// in time, or failed on its side: nothing is known to have been charged, and
-// the same request may be tried again.
+// ErrStripeUnavailable means that Stripe took nothing: the request never
+// reached it, or it asked us to slow down (429). The same payment may be
+// tried again.
 var ErrStripeUnavailable error = unavailable("stripe is unavailable")
+
+// ErrUnknownOutcome means that the request reached Stripe, or may have, and
+// its answer did not come back: a timeout, a reset connection, a 5xx. Stripe
+// may have taken the money; only the same request, repeated, tells. To an
+// event handler (a refund), it is a dependency that is down: 503, retried.
+var ErrUnknownOutcome error = unavailable("the outcome of the stripe request is unknown")
+
+// ErrIdempotencyConflict is Stripe's idempotency_error: it was sent a key it
+// had seen with other parameters. It charged nothing for this request, but
+// the first request under the key may have been charged.
+var ErrIdempotencyConflict = errors.New("stripe saw this payment's idempotency key with other parameters")
 
 // unavailable is an error that httpapi.Unavailable, and so every function
 // and event handler, reports as a dependency that is down: 503.
@@ -61,6 +71,9 @@ func NewStripe(key, baseURL string, timeout time.Duration) *Stripe {
 		// Errors are returned, with context, to the caller, which decides
 		// whether they are worth a log line.
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
+		// One attempt per call, so that its failure tells whether Stripe can
+		// have charged; the payments sweep repeats what is unknown.
+		MaxNetworkRetries: stripe.Int64(0),
 	}
 	if baseURL != "" {
 		cfg.URL = stripe.String(strings.TrimSuffix(baseURL, "/"))
@@ -80,9 +93,9 @@ func NewStripe(key, baseURL string, timeout time.Duration) *Stripe {
 // through a confirmed PaymentIntent, which counts only once it has
 // succeeded. It returns the id of the Charge or PaymentIntent.
 //
-// The idempotency key is derived from the order and the token: asked again,
-// Stripe answers as it did the first time instead of charging twice, while
-// another card is another request.
+// Everything Stripe is sent comes from p as claimed, and the idempotency key
+// is p's own: asked again for the same p, Stripe gets byte for byte the same
+// request and answers as it did the first time instead of charging twice.
 func (s *Stripe) Charge(ctx context.Context, p *Payment) (string, error) {
 	params := stripe.Params{Context: ctx, IdempotencyKey: stripe.String(chargeKey(p))}
 	amount, currency := stripe.Int64(int64(p.Amount)), stripe.String(string(stripe.CurrencyUSD))
@@ -139,25 +152,31 @@ func (s *Stripe) Refund(ctx context.Context, p *Payment) (string, error) {
 	return r.ID, nil
 }
 
-// chargeKey is the idempotency key of p's charge. The token is hashed: it is
-// the client's input, of any length and alphabet.
-func chargeKey(p *Payment) string {
-	sum := sha256.Sum256([]byte(p.Token))
-	return "charge-" + p.OrderID.Hex() + "-" + hex.EncodeToString(sum[:12])
-}
+// chargeKey is the idempotency key of p's charge: one per claim, so that a
+// claim released after a decline cannot make the next claim's request, with
+// its own payment id, a reuse of the key with other parameters.
+func chargeKey(p *Payment) string { return "charge-" + p.ID.Hex() }
 
 // stripeError sorts what the Stripe client returned: Stripe's refusal of
-// the payment, a Stripe that is unavailable, or a request we got wrong.
+// the payment, a request that took nothing, one whose outcome is unknown,
+// or a request we got wrong.
 func stripeError(op string, p *Payment, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
-		// Not Stripe's answer: no connection, no answer in time, or a page
-		// from something in between.
-		return fmt.Errorf("%s payment %s: %w: %w", op, p.ID.Hex(), ErrStripeUnavailable, err)
+		if neverSent(err) {
+			return fmt.Errorf("%s payment %s: %w: %w", op, p.ID.Hex(), ErrStripeUnavailable, err)
+		}
+		// No answer in time, a reset connection, or a page from something
+		// in between: the request may have reached Stripe.
+		return fmt.Errorf("%s payment %s: %w: %w", op, p.ID.Hex(), ErrUnknownOutcome, err)
 	}
 	switch {
-	case se.HTTPStatusCode >= 500 || se.HTTPStatusCode == http.StatusTooManyRequests:
+	case se.HTTPStatusCode == http.StatusTooManyRequests:
 		return fmt.Errorf("%s payment %s: %w: %s %s", op, p.ID.Hex(), ErrStripeUnavailable, se.Type, se.Msg)
+	case se.HTTPStatusCode >= 500:
+		return fmt.Errorf("%s payment %s: %w: %s %s", op, p.ID.Hex(), ErrUnknownOutcome, se.Type, se.Msg)
+	case se.Type == stripe.ErrorTypeIdempotency:
+		return fmt.Errorf("%s payment %s: %w: %s", op, p.ID.Hex(), ErrIdempotencyConflict, se.Msg)
 	case se.Type == stripe.ErrorTypeCard,
 		// A token Stripe does not know, or a price it will not charge (under
 		// 50 cents, say): the buyer's to fix, and Stripe says how.
@@ -165,6 +184,14 @@ func stripeError(op string, p *Payment, err error) error {
 		return &Refused{Message: se.Msg}
 	}
 	return fmt.Errorf("%s payment %s: stripe answered %d %s: %s", op, p.ID.Hex(), se.HTTPStatusCode, se.Type, se.Msg)
+}
+
+// neverSent tells whether err is a failure to connect to Stripe, so that
+// nothing of the request left this process.
+func neverSent(err error) bool {
+	var dns *net.DNSError
+	var op *net.OpError
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
 }
 
 // notSucceeded says why a confirmed PaymentIntent did not take the money.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -187,4 +188,129 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// A Fault is what goes wrong with the first request under an idempotency
+// key at a Ledger, after Stripe charged it.
+type Fault int
+
+const (
+	// NoFault answers the charge.
+	NoFault Fault = iota
+	// TimeOut charges, then answers nothing until the client gives up.
+	TimeOut
+	// ServerError charges, then answers 500.
+	ServerError
+	// ResetConnection charges, then resets the connection.
+	ResetConnection
+)
+
+// LedgerCharge is a charge a Ledger made.
+type LedgerCharge struct {
+	ID, IdempotencyKey, OrderID string
+	Amount                      int64
+	Refunded                    bool
+}
+
+// Ledger stands in for Stripe's charges and refunds as Stripe keeps them:
+// a request repeated under an idempotency key is answered as the first was,
+// without charging again, and a key reused with other parameters is refused
+// with an idempotency_error. Fault decides what befalls the first request
+// of each key after it charged.
+type Ledger struct {
+	Fault Fault
+
+	mu      sync.Mutex
+	byKey   map[string]ledgerEntry
+	charges []*LedgerCharge
+}
+
+type ledgerEntry struct {
+	form   string
+	charge *LedgerCharge
+}
+
+func (l *Ledger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	form, _ := url.ParseQuery(string(body))
+	switch r.URL.Path {
+	case "/v1/charges":
+		l.charge(w, r, string(body), form)
+	case "/v1/refunds":
+		l.refund(w, form)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (l *Ledger) charge(w http.ResponseWriter, r *http.Request, body string, form url.Values) {
+	key := r.Header.Get("Idempotency-Key")
+	l.mu.Lock()
+	e, seen := l.byKey[key]
+	if !seen {
+		c := &LedgerCharge{ID: newID("ch"), IdempotencyKey: key, OrderID: form.Get("metadata[orderId]")}
+		c.Amount, _ = strconv.ParseInt(form.Get("amount"), 10, 64)
+		e = ledgerEntry{form: body, charge: c}
+		if l.byKey == nil {
+			l.byKey = map[string]ledgerEntry{}
+		}
+		l.byKey[key] = e
+		l.charges = append(l.charges, c)
+	}
+	l.mu.Unlock()
+	if seen && e.form != body {
+		Error(http.StatusBadRequest, "idempotency_error", "",
+			"Keys for idempotent requests can only be used with the same parameters they were first used with.").ServeHTTP(w, r)
+		return
+	}
+	if !seen {
+		switch l.Fault {
+		case TimeOut:
+			<-r.Context().Done()
+			return
+		case ServerError:
+			Error(http.StatusInternalServerError, "api_error", "", "An unknown error occurred").ServeHTTP(w, r)
+			return
+		case ResetConnection:
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				if tcp, ok := conn.(*net.TCPConn); ok {
+					_ = tcp.SetLinger(0) // a reset, not an orderly close
+				}
+				conn.Close()
+			}
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": e.charge.ID, "object": "charge", "amount": e.charge.Amount, "currency": form.Get("currency"),
+		"status": "succeeded", "paid": true, "captured": true,
+	})
+}
+
+func (l *Ledger) refund(w http.ResponseWriter, form url.Values) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.charges {
+		if c.ID == form.Get("charge") {
+			c.Refunded = true
+			writeJSON(w, http.StatusOK, map[string]any{"id": newID("re"), "object": "refund", "status": "succeeded", "charge": c.ID})
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
+		"type": "invalid_request_error", "param": "charge", "code": "resource_missing", "message": "No such charge"}})
+}
+
+// Charges returns the charges made for the order with id.
+func (l *Ledger) Charges(orderID string) []LedgerCharge {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []LedgerCharge
+	for _, c := range l.charges {
+		if c.OrderID == orderID {
+			out = append(out, *c)
+		}
+	}
+	return out
 }
