@@ -1,18 +1,12 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/fuzztest"
-	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // FuzzExpireOrder: whatever the data of a signed ticketing.order.expired,
@@ -21,32 +15,8 @@ import (
 // data, {open} and {complete} stand for an open and a complete order.
 func FuzzExpireOrder(f *testing.F) {
 	fn := fuzztest.Start(f, "POST /", New(), nil)
-	named := strings.NewReplacer("{open}", arrangeOrder(f, fn, false), "{complete}", arrangeOrder(f, fn, true))
+	named := strings.NewReplacer("{open}", fn.Order(f, orders.StatusCreated), "{complete}", fn.Order(f, orders.StatusComplete))
 	f.Fuzz(func(t *testing.T, data []byte, structured bool) {
 		fn.Serve(t, fuzztest.Event(t, events.TypeOrderExpired, "65a000000000000000000001", []byte(named.Replace(string(data))), structured), "")
 	})
-}
-
-// arrangeOrder makes an order, its creation announced, and returns its id.
-func arrangeOrder(f *testing.F, fn *fuzztest.Function, complete bool) string {
-	ctx := context.Background()
-	store := orders.NewStore(fn.DB)
-	tk := &orders.Ticket{ID: bson.NewObjectID(), Title: "Concert", Price: 2050}
-	if err := store.SyncTicket(ctx, *tk); err != nil {
-		f.Fatal(err)
-	}
-	o := orders.New("buyer-1", tk, time.Now().Add(time.Hour), time.Now())
-	deadlines := expiry.NewDeadlines(testenv.Redis(f), "t_"+testenv.Name())
-	if err := store.Create(ctx, o, deadlines, "/functions/create-order"); err != nil {
-		f.Fatal(err)
-	}
-	if err := store.Outbox(fuzztest.Publisher(f)).Publish(ctx, o.ID, o.Outbox...); err != nil {
-		f.Fatal(err)
-	}
-	if complete {
-		if _, err := store.Complete(ctx, o.ID.Hex()); err != nil {
-			f.Fatal(err)
-		}
-	}
-	return o.ID.Hex()
 }
