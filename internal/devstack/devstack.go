@@ -284,7 +284,12 @@ func startDependencies(ctx context.Context, o Options, set *manifest.Set, runnin
 		o.Log.Info("Stripe: STRIPE_KEY from the environment", "api", cmp.Or(env.stripeBase, "https://api.stripe.com"))
 	case mockStripe:
 		// stripe-mock is built with the functions, so it starts after them.
-		s, err := deps.StripeMock(life, binary(o.Bin, stripeMockPkg), filepath.Join(o.Data, stripeMockDir))
+		mock, err := deps.StripeMock(life, binary(o.Bin, stripeMockPkg), filepath.Join(o.Data, stripeMockDir))
+		if err != nil {
+			return env, err
+		}
+		running.push(mock.Close)
+		s, err := deps.StripeTestMode(mock)
 		if err != nil {
 			return env, err
 		}
