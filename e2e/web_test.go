@@ -17,10 +17,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 )
 
-// screenshots is where TestWeb saves a picture of each page it sees; the
-// README's come from there.
-const screenshots = "../docs/screenshots"
-
 // TestWeb is the web site in headless Chromium, through devstack: a seller
 // lists a ticket, a buyer in another browser buys it, is declined with one
 // test card and pays with another, the seller's edit is refused while it is
@@ -223,14 +219,17 @@ func (p *person) path() string {
 	return result(p, chromedp.Evaluate[string](`location.pathname`))
 }
 
-// shot saves a screenshot of the page as screenshots/name.png.
+// shot saves a screenshot of the page as name.png: with SCREENSHOTS=1 in
+// docs/screenshots, where the README's come from, else in a temporary folder,
+// so that a test run leaves the tree as it was.
 func (p *person) shot(name string) {
 	p.t.Helper()
 	png := result(p, chromedp.FullScreenshot(100))
-	if err := os.MkdirAll(screenshots, 0o755); err != nil {
-		p.t.Fatal(err)
+	dir := p.t.TempDir()
+	if os.Getenv("SCREENSHOTS") == "1" {
+		dir = "../docs/screenshots"
 	}
-	if err := os.WriteFile(filepath.Join(screenshots, name+".png"), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		p.t.Fatal(err)
 	}
 }
