@@ -15,6 +15,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/chaos"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/load"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 // The scenarios of docs/RELIABILITY.md: faults injected while buyers and
@@ -214,6 +215,10 @@ func TestChaosRabbitMQ(t *testing.T) {
 		return sleepCtx(ctx, 2*time.Second)
 	})
 	checkAfter(t, s, res, rec)
+	// The broker felt each restart: it lost its connection and made another.
+	if n := strings.Count(s.Logs(), "lost RabbitMQ; reconnecting"); n < restarts {
+		t.Errorf("devstack's broker lost RabbitMQ %d times, want %d at least", n, restarts)
+	}
 }
 
 // rabbitNode is a RabbitMQ node of a test's own, run by scripts/rabbitmq.
@@ -275,4 +280,78 @@ func free(port int) bool {
 	}
 	ln.Close()
 	return true
+}
+
+// TestChaosRedis kills redis-server mid-flow and starts it again empty on
+// the same port, once (10 times in make chaos): MongoDB is the system of
+// record, so the orders' deadlines and the sessions are rebuilt from it, every
+// order still ends, and the API answers nothing but a 503 while Redis is away.
+func TestChaosRedis(t *testing.T) {
+	t.Parallel()
+	restarts := pick(1, 10)
+	redis := ownRedis(t)
+	s := start(t, devstacktest.Options{Env: []string{"REDIS_URL=" + redis.url, "ORDER_TTL=" + chaosTTL.String()}})
+	rec := &chaos.Record{}
+	res := underFaults(t, s, chaosLoad(time.Hour), func(ctx context.Context) error {
+		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		for range restarts {
+			if err := sleepCtx(ctx, time.Duration(1000+r.IntN(2000))*time.Millisecond); err != nil {
+				return err
+			}
+			end := rec.Begin("redis-server killed")
+			redis.kill(t)
+			err := sleepCtx(ctx, time.Duration(r.IntN(2000))*time.Millisecond)
+			redis.start(t)
+			end()
+			if err != nil {
+				return err
+			}
+		}
+		return sleepCtx(ctx, 2*time.Second)
+	})
+	checkAfter(t, s, res, rec)
+}
+
+// redisNode is a redis-server of a test's own, without persistence: one
+// killed and started again is empty.
+type redisNode struct {
+	port, url string
+	cmd       *exec.Cmd
+}
+
+func ownRedis(t *testing.T) *redisNode {
+	t.Helper()
+	port := testenv.FreePort(t)
+	n := &redisNode{port: port, url: "redis://127.0.0.1:" + port + "/0"}
+	n.start(t)
+	t.Cleanup(func() { n.kill(t) })
+	return n
+}
+
+// start runs redis-server as devstack does, and waits until it listens.
+func (n *redisNode) start(t *testing.T) {
+	t.Helper()
+	n.cmd = exec.Command("redis-server", "--port", n.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--notify-keyspace-events", "Ex", "--dir", t.TempDir())
+	if err := n.cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	for range 600 {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+n.port); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("redis-server does not listen within 30s")
+}
+
+// kill sends redis-server SIGKILL and waits for it to exit.
+func (n *redisNode) kill(t *testing.T) {
+	t.Helper()
+	if n.cmd.ProcessState != nil {
+		return
+	}
+	_ = n.cmd.Process.Kill()
+	_ = n.cmd.Wait()
 }

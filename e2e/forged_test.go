@@ -74,7 +74,7 @@ func forgedEvents(t *testing.T, s *devstacktest.Stack) {
 // forge makes the event a function would publish, without its signature.
 func forge(t *testing.T, function, subject string, data events.Data) cloudevents.Event {
 	t.Helper()
-	p, err := events.NewPending(events.Source(function), subject, data, time.Now())
+	p, err := events.NewPending(t.Context(), events.Source(function), subject, data, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,11 @@
 // against a bare Go server that pings MongoDB before listening (./baseline).
 // The two run alternately, so both see the same machine.
 //
-//	go run ./bench/coldstart [-runs 15] [-function list-tickets]
+//	go run ./bench/coldstart [-runs 15] [-function list-tickets] [-against REV]
+//
+// With -against, the function as it was at the git revision REV runs too,
+// alternately with the others: what a change costs a cold start, a warm GET
+// (the median of 200 on one connection, after the first 200) and the binary.
 //
 // It starts an embedded FerretDB behind the serializing proxy unless
 // MONGODB_URI is set. Results are in bench/coldstart.md.
@@ -37,18 +41,20 @@ func main() {
 	runs := flag.Int("runs", 15, "measured starts of each program")
 	function := flag.String("function", "list-tickets", "the function to start: one whose GET route reads the database")
 	path := flag.String("path", "/api/tickets", "the GET path to poll")
+	against := flag.String("against", "", "also run the function as it was at this git `revision`")
 	flag.Parse()
-	if err := run(*runs, *function, *path); err != nil {
+	if err := run(*runs, *function, *path, *against); err != nil {
 		log.Fatal(err)
 	}
 }
 
 type sample struct {
 	first time.Duration // exec to first 200
+	warm  time.Duration // the median GET on a kept-alive connection after it
 	idle  int64         // VmRSS in KiB, 1s after the first 200
 }
 
-func run(runs int, function, path string) error {
+func run(runs int, function, path, against string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "coldstart")
@@ -67,20 +73,40 @@ func run(runs int, function, path string) error {
 		uri = db.URI()
 	}
 	bins := map[string]string{}
-	for name, pkg := range map[string]string{
-		function:   "./functions/" + function,
-		"baseline": "./bench/coldstart/baseline",
-	} {
+	programs := []string{function, "baseline"}
+	build := func(name, src, pkg string) error {
 		bins[name] = filepath.Join(dir, name)
-		if out, err := gobuild.Command(ctx, "", bins[name], pkg).CombinedOutput(); err != nil {
+		if out, err := gobuild.Command(ctx, src, bins[name], pkg).CombinedOutput(); err != nil {
 			return fmt.Errorf("build %s: %v\n%s", pkg, err, out)
 		}
+		return nil
+	}
+	if err := build(function, "", "./functions/"+function); err != nil {
+		return err
+	}
+	if err := build("baseline", "", "./bench/coldstart/baseline"); err != nil {
+		return err
+	}
+	if against != "" {
+		src, err := checkout(ctx, against, filepath.Join(dir, "src"))
+		if err != nil {
+			return err
+		}
+		name := function + "@" + against
+		if err := build(name, src, "./functions/"+function); err != nil {
+			return err
+		}
+		programs = []string{function, name, "baseline"}
 	}
 	env := []string{"MONGODB_URI=" + uri, "MONGODB_DATABASE=coldstart", "K_SERVICE=" + function}
 
 	results := map[string][]sample{}
 	for i := -1; i < runs; i++ { // run -1 warms the page cache and the database
-		for name, path := range map[string]string{function: path, "baseline": "/api/tickets"} {
+		for _, name := range programs {
+			path := path
+			if name == "baseline" {
+				path = "/api/tickets" // the baseline serves only its database ping
+			}
 			s, err := start(bins[name], path, env)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -92,18 +118,18 @@ func run(runs int, function, path string) error {
 	}
 
 	fmt.Printf("%d runs each, alternating; exec to first 200 on GET %s (the baseline's GET /api/tickets pings the database)\n\n", runs, path)
-	fmt.Println("program          first-200 min / median / max       idle RSS median   binary")
-	for _, name := range []string{function, "baseline"} {
-		first, rss := summary(results[name])
+	fmt.Println("program                 first-200 min / median / max     warm GET median   idle RSS median   binary")
+	for _, name := range programs {
+		first, warm, rss := summary(results[name])
 		info, err := os.Stat(bins[name])
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%-16s %6.1f / %6.1f / %6.1f ms        %6.1f MiB        %5.1f MB\n",
-			name, ms(first[0]), ms(first[len(first)/2]), ms(first[len(first)-1]), float64(rss)/1024, float64(info.Size())/1e6)
+		fmt.Printf("%-23s %6.1f / %6.1f / %6.1f ms      %7.3f ms        %6.1f MiB        %5.1f MB\n",
+			name, ms(first[0]), ms(first[len(first)/2]), ms(first[len(first)-1]), ms(warm), float64(rss)/1024, float64(info.Size())/1e6)
 	}
-	f, _ := summary(results[function])
-	b, _ := summary(results["baseline"])
+	f, _, _ := summary(results[function])
+	b, _, _ := summary(results["baseline"])
 	fmt.Printf("\nmedian ratio %s / baseline: %.2fx (target: within 2x)\n", function, float64(f[len(f)/2])/float64(b[len(b)/2]))
 	return nil
 }
@@ -135,9 +161,13 @@ func start(bin, path string, env []string) (sample, error) {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				first := time.Since(begin)
+				warm, err := warmGET(url)
+				if err != nil {
+					return sample{}, err
+				}
 				time.Sleep(time.Second)
 				rss, err := residentKiB(cmd.Process.Pid)
-				return sample{first: first, idle: rss}, err
+				return sample{first: first, warm: warm, idle: rss}, err
 			}
 		}
 		time.Sleep(time.Millisecond)
@@ -145,16 +175,55 @@ func start(bin, path string, env []string) (sample, error) {
 	return sample{}, fmt.Errorf("no 200 from %s within 10s", url)
 }
 
-func summary(samples []sample) ([]time.Duration, int64) {
-	var first []time.Duration
-	var rss []int64
+// warmGET is the median time of 200 GETs of url on one kept-alive
+// connection: what serving a request costs once the process is up.
+func warmGET(url string) (time.Duration, error) {
+	client := &http.Client{Timeout: time.Second}
+	defer client.CloseIdleConnections()
+	var times []time.Duration
+	for range 200 {
+		begin := time.Now()
+		resp, err := client.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		times = append(times, time.Since(begin))
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
+}
+
+// checkout writes the tree of the git revision rev into dir, and returns it.
+func checkout(ctx context.Context, rev, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	tar := dir + ".tar"
+	for _, args := range [][]string{{"git", "archive", "-o", tar, rev}, {"tar", "-x", "-f", tar, "-C", dir}} {
+		if out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return dir, nil
+}
+
+func summary(samples []sample) (first []time.Duration, warm time.Duration, rss int64) {
+	var warms []time.Duration
+	var rsses []int64
 	for _, s := range samples {
 		first = append(first, s.first)
-		rss = append(rss, s.idle)
+		warms = append(warms, s.warm)
+		rsses = append(rsses, s.idle)
 	}
 	slices.Sort(first)
-	slices.Sort(rss)
-	return first, rss[len(rss)/2]
+	slices.Sort(warms)
+	slices.Sort(rsses)
+	return first, warms[len(warms)/2], rsses[len(rsses)/2]
 }
 
 func residentKiB(pid int) (int64, error) {

@@ -23,7 +23,7 @@ func TestDeadLettersAreKeptListedAndReplayed(t *testing.T) {
 	env := functest.Env(t, nil)
 	url := functest.Start(t, "POST /", New(), env)
 
-	p, err := events.NewPending("/functions/create-order", "o1", events.OrderCreated{ID: "o1", Status: "created"}, time.Now())
+	p, err := events.NewPending(t.Context(), "/functions/create-order", "o1", events.OrderCreated{ID: "o1", Status: "created"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func (fx fixture) reserved(t *testing.T) (*tickets.Ticket, string) {
 
 func orderCancelled(t *testing.T, ticketID, orderID string) cloudevents.Event {
 	t.Helper()
-	p, err := events.NewPending("/functions/cancel-order", orderID, events.OrderCancelled{
+	p, err := events.NewPending(t.Context(), "/functions/cancel-order", orderID, events.OrderCancelled{
 		ID: orderID, Version: 1, Ticket: events.TicketRef{ID: ticketID},
 	}, time.Now())
 	if err != nil {

@@ -47,7 +47,7 @@ func (fx fixture) ticket(t *testing.T) *tickets.Ticket {
 func orderCreated(t *testing.T, ticketID string) (cloudevents.Event, string) {
 	t.Helper()
 	id := bson.NewObjectID().Hex()
-	p, err := events.NewPending("/functions/create-order", id, events.OrderCreated{
+	p, err := events.NewPending(t.Context(), "/functions/create-order", id, events.OrderCreated{
 		ID: id, Status: "created", UserID: "buyer-1", ExpiresAt: jsontime.Of(time.Now().Add(time.Minute)),
 		Ticket: events.TicketPrice{ID: ticketID, Price: 2000},
 	}, time.Now())

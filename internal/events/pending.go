@@ -1,12 +1,15 @@
 package events
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
+
+	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 )
 
 // Pending is an event decided together with the change it announces and
@@ -19,10 +22,15 @@ type Pending struct {
 	Subject string    `bson:"subject" json:"subject"`
 	Time    time.Time `bson:"time" json:"time"`
 	Data    string    `bson:"data" json:"data"`
+	// TraceParent is the W3C trace context of the request or event that
+	// decided it, so that the event continues that trace however late, and
+	// by whichever process, it is published.
+	TraceParent string `bson:"traceparent,omitempty" json:"traceparent,omitempty"`
 }
 
-// NewPending decides an event about subject with data, from source.
-func NewPending(source, subject string, data Data, now time.Time) (Pending, error) {
+// NewPending decides an event about subject with data, from source, in the
+// trace of ctx.
+func NewPending(ctx context.Context, source, subject string, data Data, now time.Time) (Pending, error) {
 	body, err := json.Marshal(data)
 	if err != nil {
 		return Pending{}, fmt.Errorf("encode %s data: %w", data.EventType(), err)
@@ -34,6 +42,8 @@ func NewPending(source, subject string, data Data, now time.Time) (Pending, erro
 		Subject: subject,
 		Time:    now.UTC().Truncate(time.Millisecond),
 		Data:    string(body),
+
+		TraceParent: telemetry.Traceparent(ctx),
 	}, nil
 }
 
@@ -47,6 +57,9 @@ func (p Pending) Event() cloudevents.Event {
 	e.SetTime(p.Time)
 	e.SetDataContentType(cloudevents.ApplicationJSON)
 	e.DataEncoded = []byte(p.Data)
+	if p.TraceParent != "" {
+		e.SetExtension(TraceparentExtension, p.TraceParent)
+	}
 	return e
 }
 

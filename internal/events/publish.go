@@ -10,8 +10,13 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 )
 
 // Publisher sends events to a sink (the broker's ingress, $K_SINK) in binary
@@ -25,7 +30,17 @@ type Publisher struct {
 	sink   string
 	client *http.Client
 	keys   *Keys // nil: send as it is
+	tracer trace.Tracer
 }
+
+// TraceparentExtension is the CloudEvents extension that carries an event's
+// W3C trace context (the CloudEvents distributed tracing extension). The
+// Publisher sets it; the broker carries it to every subscriber, where
+// function.Handler continues its trace.
+const TraceparentExtension = "traceparent"
+
+// scope names this package's spans and metrics.
+const scope = "github.com/ticketing-on-knative/ticketing/internal/events"
 
 // NewPublisher returns a Publisher for sink with a per-send timeout, which
 // sends events as they are.
@@ -34,7 +49,11 @@ func NewPublisher(sink string, timeout time.Duration) *Publisher {
 	// that concurrent sends reuse them instead of dialling each time.
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
-	return &Publisher{sink: sink, client: &http.Client{Timeout: timeout, Transport: transport}}
+	return &Publisher{
+		sink:   sink,
+		client: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(transport)},
+		tracer: otel.Tracer(scope),
+	}
 }
 
 // Signing returns a Publisher like p that signs every event with keys.
@@ -46,9 +65,18 @@ func (p *Publisher) Signing(keys *Keys) *Publisher {
 
 // Publish sends e, signed if p signs, and returns an error unless the sink
 // accepted it.
+//
+// e continues the trace its traceparent extension names, which a pending
+// event keeps from the request that decided it, else the trace of ctx. Its
+// publication is a span of that trace, which the event names in its
+// traceparent extension and the request to the sink in its traceparent
+// header; the signature covers neither.
 func (p *Publisher) Publish(ctx context.Context, e cloudevents.Event) error {
+	e = e.Clone() // an Event's copies share its attributes: leave the caller's as it is
+	ctx, span := p.startSpan(ctx, e)
+	defer span.End()
+	e.SetExtension(TraceparentExtension, telemetry.Traceparent(ctx))
 	if p.keys != nil {
-		e = e.Clone() // an Event's copies share its attributes: leave the caller's as it is
 		if err := p.keys.Sign(&e); err != nil {
 			return fmt.Errorf("publish %s %s: %w", e.Type(), e.ID(), err)
 		}
@@ -70,6 +98,23 @@ func (p *Publisher) Publish(ctx context.Context, e cloudevents.Event) error {
 		return fmt.Errorf("publish %s %s: sink answered %s: %s", e.Type(), e.ID(), resp.Status, body)
 	}
 	return nil
+}
+
+// startSpan starts the span of e's publication, in the trace e names, or
+// else in ctx's. A sweep publishing an event of an earlier trace links its own.
+func (p *Publisher) startSpan(ctx context.Context, e cloudevents.Event) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("cloudevents.event_type", e.Type()), attribute.String("cloudevents.event_id", e.ID())),
+	}
+	if tp, _ := e.Extensions()[TraceparentExtension].(string); tp != "" {
+		caller := trace.SpanContextFromContext(ctx)
+		ctx = telemetry.WithTraceparent(ctx, tp)
+		if caller.IsValid() && caller.TraceID() != trace.SpanContextFromContext(ctx).TraceID() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: caller}))
+		}
+	}
+	return p.tracer.Start(ctx, "publish "+e.Type(), opts...)
 }
 
 // PublisherFromEnv returns a Publisher for $K_SINK, which Knative's

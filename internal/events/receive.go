@@ -13,6 +13,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 )
 
 // Handler applies one event and may return a reply event, which the broker
@@ -146,6 +147,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reply, err := rc.handle(ctx, *e)
 	if err == nil && reply != nil {
+		reply.SetExtension(TraceparentExtension, telemetry.Traceparent(ctx))
 		err = rc.sign(reply)
 	}
 	if err != nil {

@@ -35,7 +35,7 @@ func mustKeys(s string) *events.Keys {
 // orderExpired is an event as the expiry source publishes it, signed.
 func orderExpired(t *testing.T, id string) cloudevents.Event {
 	t.Helper()
-	p, err := events.NewPending(events.Source("expiry-source"), "o1", events.OrderExpired{OrderID: "o1"}, time.Now())
+	p, err := events.NewPending(t.Context(), events.Source("expiry-source"), "o1", events.OrderExpired{OrderID: "o1"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

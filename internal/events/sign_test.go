@@ -129,7 +129,7 @@ func TestKeysFromEnv(t *testing.T) {
 // BenchmarkSignAndVerify is what a signature adds to an event's hop: one
 // Sign in the publisher, one Verify in the receiver.
 func BenchmarkSignAndVerify(b *testing.B) {
-	p, err := events.NewPending(events.Source("create-order"), "o1", events.OrderCreated{ID: "o1", Status: "created", UserID: "u1"}, time.Now())
+	p, err := events.NewPending(b.Context(), events.Source("create-order"), "o1", events.OrderCreated{ID: "o1", Status: "created", UserID: "u1"}, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

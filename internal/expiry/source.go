@@ -284,7 +284,8 @@ func expiredEvent(c claim) (cloudevents.Event, error) { return Event(c.orderID, 
 // expire-order's inbox takes it once.
 func Event(orderID string, expiresAt time.Time) (cloudevents.Event, error) {
 	data := events.OrderExpired{OrderID: orderID, ExpiresAt: jsontime.Of(expiresAt)}
-	p, err := events.NewPending(EventSource, orderID, data, expiresAt)
+	// An expiry starts a trace of its own: no request caused it.
+	p, err := events.NewPending(context.Background(), EventSource, orderID, data, expiresAt)
 	if err != nil {
 		return cloudevents.Event{}, err
 	}

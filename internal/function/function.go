@@ -27,9 +27,14 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 )
 
 // Function is one Knative Service's code.
@@ -71,6 +76,7 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 	ctx = logging.WithLogger(ctx, log)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	tel := telemetry.Start()
 	// Start runs even when the runtime's own variables are wrong, so that one
 	// message lists every problem of the configuration.
 	err := f.Start(ctx, cfg)
@@ -117,25 +123,41 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 		log.Error("stop", "error", err.Error())
 		code = 1
 	}
+	if err := tel.Shutdown(shutdownCtx); err != nil {
+		log.Warn("telemetry not flushed", "error", err.Error())
+	}
 	log.Info("stopped")
 	return code
 }
 
-// Handler is what Main serves: f at pattern, with request ids, logs and
-// panic recovery. Tests serve it with httptest.
+// Handler is what Main serves: f at pattern, with request ids, trace
+// context, logs and panic recovery. Tests serve it with httptest.
+//
+// otelhttp continues the trace context of the request (telemetry.Propagator)
+// or, with the tracer provider telemetry.Start installs, starts a trace.
 func Handler(pattern string, f Function, log *slog.Logger) http.Handler {
-	return middleware(log, routes(pattern, f))
+	return otelhttp.NewHandler(middleware(log, routes(pattern, f)), pattern,
+		otelhttp.WithPropagators(telemetry.Propagator()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
 }
 
 // routes serves f at pattern only; any other path is a 404 and any other
 // method on its path a 405, both in the contract's error shape.
 func routes(pattern string, f Function) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(pattern, http.HandlerFunc(f.Handle))
 	method, path, _ := strings.Cut(pattern, " ")
 	if path == "" {
 		path, method = method, ""
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		// The route names the span and the request's metrics; a request
+		// that matches no route counts under none.
+		trace.SpanFromContext(r.Context()).SetName(pattern)
+		if l, ok := otelhttp.LabelerFromContext(r.Context()); ok {
+			l.Add(attribute.String("http.route", path))
+		}
+		f.Handle(w, r)
+	})
 	notAllowed := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", method)
 		httpapi.WriteError(w, r, &httpapi.Error{
@@ -154,8 +176,9 @@ func routes(pattern string, f Function) http.Handler {
 	return mux
 }
 
-// middleware gives each request an id and a logger carrying it, logs the
-// request's outcome, and turns a panic into a logged 500.
+// middleware gives each request an id and a logger carrying it and the
+// request's trace id, logs the request's outcome, and turns a panic into a
+// logged 500.
 func middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -163,7 +186,7 @@ func middleware(log *slog.Logger, next http.Handler) http.Handler {
 		if id == "" {
 			id = newRequestID()
 		}
-		reqLog := log.With("request_id", id)
+		reqLog := log.With("request_id", id, "trace_id", telemetry.TraceID(r.Context()))
 		r = r.WithContext(logging.WithLogger(r.Context(), reqLog))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {

@@ -3,11 +3,14 @@ package function_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -166,3 +170,51 @@ func TestPanicIsA500AndTheProcessLives(t *testing.T) {
 	}
 	waitFor(t, lines, `"panic":"boom"`)
 }
+
+// TestRequestLogsNameItsTrace: a request's log lines carry the trace id of
+// the trace context it came with (a traceparent header, or the
+// ce-traceparent of a binary-mode CloudEvent that a broker sends alone), or
+// of a trace of its own.
+func TestRequestLogsNameItsTrace(t *testing.T) {
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	traceparent := "00-" + traceID + "-00f067aa0ba902b7-01"
+	tel := telemetry.Start()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	for _, c := range []struct {
+		name   string
+		header string
+		want   string
+	}{
+		{"traceparent", "traceparent", traceID},
+		{"cloudevent", "ce-traceparent", traceID},
+		{"none", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs strings.Builder
+			h := function.Handler("GET /hello", hello{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+			req := httptest.NewRequest(http.MethodGet, "/hello", nil)
+			if c.header != "" {
+				req.Header.Set(c.header, traceparent)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			var line struct {
+				TraceID string `json:"trace_id"`
+			}
+			if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
+				t.Fatalf("log %q: %v", logs.String(), err)
+			}
+			switch {
+			case c.want != "" && line.TraceID != c.want:
+				t.Errorf("trace_id %q, want %q", line.TraceID, c.want)
+			case len(line.TraceID) != 32 || line.TraceID == strings.Repeat("0", 32):
+				t.Errorf("trace_id %q, want a trace id", line.TraceID)
+			}
+		})
+	}
+}
+
+type hello struct{}
+
+func (hello) Start(context.Context, *config.Env) error      { return nil }
+func (hello) Handle(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "hello") }
+func (hello) Stop(context.Context) error                    { return nil }

@@ -245,7 +245,7 @@ func (s *Store) Create(ctx context.Context, o *Order, deadlines Scheduler, sourc
 	if err := s.ensureIndex(ctx); err != nil {
 		return err
 	}
-	created, err := events.NewPending(source, o.ID.Hex(), events.OrderCreated{
+	created, err := events.NewPending(ctx, source, o.ID.Hex(), events.OrderCreated{
 		ID: o.ID.Hex(), Version: o.Version, Status: o.Status, UserID: o.UserID,
 		ExpiresAt: jsontime.Of(o.ExpiresAt), Ticket: events.TicketPrice{ID: o.TicketID.Hex(), Price: o.Price},
 	}, o.CreatedAt)
@@ -382,7 +382,7 @@ func (s *Store) Cancel(ctx context.Context, id, source string, now time.Time) (*
 		}
 		o.Status = StatusCancelled
 		o.Version++
-		p, err := events.NewPending(source, o.ID.Hex(), events.OrderCancelled{
+		p, err := events.NewPending(ctx, source, o.ID.Hex(), events.OrderCancelled{
 			ID: o.ID.Hex(), Version: o.Version, Ticket: events.TicketRef{ID: o.TicketID.Hex()},
 		}, now)
 		if err != nil {

@@ -90,7 +90,7 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 // record stores p as paid by stripeID with its ChargeCreated event, and
 // publishes it. If p's order turns out to be cancelled, p is refunded.
 func (pr *Processor) record(ctx context.Context, p *Payment, stripeID string) (*Payment, error) {
-	created, err := events.NewPending(pr.source, p.OrderID.Hex(),
+	created, err := events.NewPending(ctx, pr.source, p.OrderID.Hex(),
 		events.ChargeCreated{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: stripeID}, time.Now())
 	if err != nil {
 		return nil, err

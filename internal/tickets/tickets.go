@@ -86,7 +86,7 @@ func (s *Store) Outbox(pub outbox.Publisher) *outbox.Outbox { return outbox.New(
 // event pending in its outbox.
 func (s *Store) Create(ctx context.Context, title string, price money.Cents, userID, source string, now time.Time) (*Ticket, error) {
 	t := &Ticket{ID: bson.NewObjectID(), Title: title, Price: price, UserID: userID}
-	created, err := events.NewPending(source, t.ID.Hex(),
+	created, err := events.NewPending(ctx, source, t.ID.Hex(),
 		events.TicketCreated{ID: t.ID.Hex(), Version: t.Version, Title: title, Price: price, UserID: userID}, now)
 	if err != nil {
 		return nil, err
@@ -145,7 +145,7 @@ func (s *Store) Edit(ctx context.Context, id, userID, title string, price money.
 			return nil, nil, ErrNotOwner
 		}
 		t.Title, t.Price = title, price
-		update, err := t.updated(source, now)
+		update, err := t.updated(ctx, source, now)
 		return nil, update, err
 	})
 }
@@ -174,7 +174,7 @@ func (s *Store) Reserve(ctx context.Context, ticketID, orderID, source string, n
 			return nil, nil, fmt.Errorf("ticket %s is held by order %s, not %s: %w", ticketID, t.OrderID, orderID, events.ErrEarly)
 		}
 		t.OrderID = orderID
-		update, err := t.updated(source, now)
+		update, err := t.updated(ctx, source, now)
 		// A count not yet stored is 0 (null matches a missing field).
 		sameReleases := bson.D{{Key: "releases", Value: bson.D{{Key: "$in", Value: bson.A{t.Releases, nil}}}}}
 		if t.Releases != 0 {
@@ -207,7 +207,7 @@ func (s *Store) Release(ctx context.Context, ticketID, orderID, source string, n
 			return nil, bson.D{{Key: "$inc", Value: bson.D{{Key: "releases", Value: 1}}}}, nil
 		}
 		t.OrderID = ""
-		update, err := t.updated(source, now)
+		update, err := t.updated(ctx, source, now)
 		return nil, update, err
 	})
 }
@@ -254,9 +254,9 @@ func (s *Store) change(ctx context.Context, id bson.ObjectID, decide func(t *Tic
 
 // updated bumps t's version and returns the update that stores t as it now
 // is, with the TicketUpdated event that announces it.
-func (t *Ticket) updated(source string, now time.Time) (bson.D, error) {
+func (t *Ticket) updated(ctx context.Context, source string, now time.Time) (bson.D, error) {
 	t.Version++
-	p, err := events.NewPending(source, t.ID.Hex(), events.TicketUpdated{
+	p, err := events.NewPending(ctx, source, t.ID.Hex(), events.TicketUpdated{
 		ID: t.ID.Hex(), Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID, OrderID: t.OrderID,
 	}, now)
 	if err != nil {

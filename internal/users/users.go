@@ -120,7 +120,7 @@ func (s *Store) Create(ctx context.Context, email, hash, source string, now time
 		return nil, err
 	}
 	u := &User{ID: bson.NewObjectID(), Email: email, Password: hash}
-	created, err := events.NewPending(source, u.ID.Hex(), events.UserCreated{ID: u.ID.Hex(), Email: email}, now)
+	created, err := events.NewPending(ctx, source, u.ID.Hex(), events.UserCreated{ID: u.ID.Hex(), Email: email}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (s *Store) Update(ctx context.Context, u *User, c Change, source string, no
 		set = append(set, bson.E{Key: "password", Value: c.Hash})
 	}
 	id := u.ID.Hex()
-	updated, err := events.NewPending(source, id, events.UserUpdated{ID: id, Email: next.Email, Version: next.Version}, now)
+	updated, err := events.NewPending(ctx, source, id, events.UserUpdated{ID: id, Email: next.Email, Version: next.Version}, now)
 	if err != nil {
 		return nil, err
 	}

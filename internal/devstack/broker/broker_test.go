@@ -494,3 +494,50 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// The trace context an event carries reaches its subscriber as the
+// traceparent extension and as the request's traceparent header, as
+// eventing-rabbitmq's dispatcher sends it; the signature does not cover it,
+// so nothing else of the event may change on the way.
+func TestTraceContextReachesTheSubscriber(t *testing.T) {
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	forEachKind(t, func(t *testing.T, kind string) {
+		type delivery struct {
+			header string
+			event  *event.Event
+		}
+		got := make(chan delivery, 1)
+		sub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+			if err != nil {
+				t.Errorf("subscriber: %v", err)
+			}
+			got <- delivery{r.Header.Get("traceparent"), e}
+		}))
+		t.Cleanup(sub.Close)
+		ingress := start(t, kind, Config{Triggers: []Trigger{{Name: "all", Subscriber: sub.URL}}})
+		sent := newEvent("traced", "order.created")
+		sent.SetSubject("o1")
+		sent.SetExtension("traceparent", traceparent)
+		sent.SetExtension("tracestate", "vendor=1")
+		accepted(t, ingress, sent)
+
+		var d delivery
+		select {
+		case d = <-got:
+		case <-time.After(patience):
+			t.Fatal("the subscriber got nothing")
+		}
+		if d.header != traceparent {
+			t.Errorf("traceparent header %q, want %q", d.header, traceparent)
+		}
+		for _, name := range []string{"traceparent", "tracestate"} {
+			if want := sent.Extensions()[name]; d.event.Extensions()[name] != want {
+				t.Errorf("extension %s %v, want %v", name, d.event.Extensions()[name], want)
+			}
+		}
+		if d.event.ID() != sent.ID() || d.event.Subject() != sent.Subject() || !d.event.Time().Equal(sent.Time()) || string(d.event.Data()) != string(sent.Data()) {
+			t.Errorf("delivered %v, want %v", d.event, sent)
+		}
+	})
+}

@@ -165,6 +165,13 @@ func (d *dispatcher) post(ctx context.Context, url string, e *event.Event, timeo
 	if err != nil {
 		return attempt{data: []byte("dispatch error: " + err.Error())}
 	}
+	// eventing-rabbitmq's dispatcher sends the event's trace context as the
+	// request's own trace headers too, as its OpenTelemetry client does.
+	for _, name := range []string{"traceparent", "tracestate"} {
+		if v, ok := e.Extensions()[name].(string); ok {
+			req.Header.Set(name, v)
+		}
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return attempt{data: []byte("dispatch error: " + err.Error())}

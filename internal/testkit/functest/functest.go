@@ -273,7 +273,7 @@ func Problems(t testing.TB, body string) []string {
 // source would publish it about subject, signed with EventKey.
 func Event(t testing.TB, source, subject string, data events.Data) cloudevents.Event {
 	t.Helper()
-	p, err := events.NewPending(events.Source(source), subject, data, time.Now())
+	p, err := events.NewPending(t.Context(), events.Source(source), subject, data, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
