@@ -197,6 +197,11 @@ func (s *Store) Release(ctx context.Context, ticketID, orderID, source string, n
 	if err != nil {
 		return nil, ErrNotFound
 	}
+	// A ticket is never deleted: one that is not there now never will be,
+	// and its order is not remembered, since the event is refused.
+	if _, err := s.byID(ctx, oid); err != nil {
+		return nil, err
+	}
 	_, err = s.released.InsertOne(ctx, bson.D{{Key: "_id", Value: orderID}, {Key: "ticketId", Value: oid}})
 	if err != nil && !mongodb.IsDuplicateKey(err) {
 		return nil, fmt.Errorf("remember order %s released from ticket %s: %w", orderID, ticketID, err)
