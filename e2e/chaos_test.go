@@ -7,14 +7,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/chaos"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/load"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/stripetest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -52,9 +55,9 @@ func chaosLoad(d time.Duration) load.Config {
 func TestChaosKill(t *testing.T) {
 	t.Parallel()
 	kills := pick(20, 200)
-	s := start(t, devstacktest.Options{Env: []string{"ORDER_TTL=" + chaosTTL.String()}})
+	s := startChaos(t, nil, devstacktest.Options{Env: []string{"ORDER_TTL=" + chaosTTL.String()}}, start)
 	rec := &chaos.Record{}
-	res := underFaults(t, s, chaosLoad(time.Hour), func(ctx context.Context) error {
+	res := underFaults(t, s.Stack, chaosLoad(time.Hour), func(ctx context.Context) error {
 		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		killed := map[string]int{}
 		for len(rec.Faults()) < kills {
@@ -83,15 +86,15 @@ func TestChaosKill(t *testing.T) {
 // minutes in make chaos): nothing is lost, and no request gets a 5xx.
 func TestChaosIdle(t *testing.T) {
 	t.Parallel()
-	s := start(t, devstacktest.Options{Env: []string{"ORDER_TTL=" + chaosTTL.String(), "DEVSTACK_IDLE=1s"}})
-	before := starts(t, s)
+	s := startChaos(t, nil, devstacktest.Options{Env: []string{"ORDER_TTL=" + chaosTTL.String(), "DEVSTACK_IDLE=1s"}}, start)
+	before := starts(t, s.Stack)
 	rec := &chaos.Record{}
 	cfg := chaosLoad(pick(30*time.Second, 10*time.Minute))
 	cfg.Buyers = 3
-	res := underFaults(t, s, cfg, nil)
+	res := underFaults(t, s.Stack, cfg, nil)
 	checkAfter(t, s, res, rec)
 	// Each function started at most once for the run, had none scaled to zero.
-	if after, n := starts(t, s), len(s.Status(t).Functions); after-before <= n {
+	if after, n := starts(t, s.Stack), len(s.Status(t).Functions); after-before <= n {
 		t.Errorf("%d function starts during the run for %d functions: the functions did not scale to zero", after-before, n)
 	} else {
 		t.Logf("%d function starts during the run", after-before)
@@ -157,15 +160,57 @@ type run struct {
 	res *load.Result
 }
 
+// chaosStack is a devstack under the chaos checks: its Stripe is a ledger
+// of the test's own, and a Trigger of the test's own receives every
+// OrderCancelled.
+type chaosStack struct {
+	*devstacktest.Stack
+	ledger    *stripetest.Ledger
+	stripe    *stripetest.Server // records the requests that reach the ledger
+	cancelled *devstacktest.Subscriber
+}
+
+// startChaos runs devstack with start as o says, its Stripe the ledger l
+// (one that never fails if nil), and a subscriber of every OrderCancelled.
+func startChaos(t *testing.T, l *stripetest.Ledger, o devstacktest.Options,
+	start func(testing.TB, devstacktest.Options) *devstacktest.Stack) *chaosStack {
+	t.Helper()
+	if l == nil {
+		l = &stripetest.Ledger{}
+	}
+	s := &chaosStack{ledger: l, stripe: stripetest.Start(t, l)}
+	s.cancelled = devstacktest.NewSubscriber(t, devstacktest.Trigger{Name: "chaos-order-cancelled", Type: events.TypeOrderCancelled, Parallelism: 10})
+	o.Manifests = append(o.Manifests, s.cancelled.Manifest)
+	o.Env = append(o.Env, "STRIPE_KEY=sk_test_chaos", "STRIPE_API_BASE="+s.stripe.URL)
+	s.Stack = start(t, o)
+	return s
+}
+
 // checkAfter lets the system settle, then checks the invariants through
-// the API, and that no request failed without a fault of rec to excuse it.
-func checkAfter(t *testing.T, s *devstacktest.Stack, r *run, rec *chaos.Record) {
+// the API, the ledger of Stripe's charges and the OrderCancelled events the
+// test's Trigger received, and that no request failed without a fault of
+// rec to excuse it.
+func checkAfter(t *testing.T, s *chaosStack, r *run, rec *chaos.Record) {
 	t.Helper()
 	vs, err := load.CheckState(context.Background(), r.c, r.res.History, 2*time.Minute, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range vs {
+	// A refund or an announcement may still be on its way once the API
+	// shows every order ended: a charge whose outcome a fault hid is asked
+	// again by the first sweep (each minute) after its claim's lease (2
+	// minutes), and refunded if its order was cancelled meanwhile.
+	more, err := chaos.Settle(context.Background(), 4*time.Minute, func(ctx context.Context) ([]load.Violation, error) {
+		orders, err := chaos.Orders(ctx, r.c, r.res.History)
+		if err != nil {
+			return nil, err
+		}
+		return append(chaos.CheckLedger(orders, s.ledger.AllCharges()), chaos.CheckCancellations(orders, s.cancelled.Received())...), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append(vs, more...) {
 		t.Error(v)
 	}
 	failures := r.c.Stats.Failures()
@@ -173,6 +218,14 @@ func checkAfter(t *testing.T, s *devstacktest.Stack, r *run, rec *chaos.Record) 
 		t.Errorf("%s answered %d at %s, with no fault to excuse it", f.Route, f.Status, f.End.Format(time.TimeOnly))
 	}
 	t.Logf("%d requests failed, %d of them excused by a fault", len(failures), len(failures)-len(rec.Unexcused(failures)))
+	refunded := 0
+	for _, c := range s.ledger.AllCharges() {
+		if c.Refunded {
+			refunded++
+		}
+	}
+	t.Logf("Stripe: %d charges, %d refunded, from %d charge and %d refund requests; faults injected %v",
+		len(s.ledger.AllCharges()), refunded, len(s.stripe.Requests("/v1/charges")), len(s.stripe.Requests("/v1/refunds")), s.ledger.Injected())
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -194,11 +247,11 @@ func TestChaosRabbitMQ(t *testing.T) {
 	t.Parallel()
 	restarts := pick(1, 10)
 	rabbit := ownRabbitMQ(t)
-	s := devstacktest.Start(t, devstacktest.Options{Env: []string{
+	s := startChaos(t, nil, devstacktest.Options{Env: []string{
 		"RATE_LIMIT_SIGNUP_ADDRESS=1000/1m", "RABBITMQ_URL=" + rabbit.url, "ORDER_TTL=" + chaosTTL.String(),
-	}})
+	}}, devstacktest.Start)
 	rec := &chaos.Record{}
-	res := underFaults(t, s, chaosLoad(time.Hour), func(ctx context.Context) error {
+	res := underFaults(t, s.Stack, chaosLoad(time.Hour), func(ctx context.Context) error {
 		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		for range restarts {
 			if err := sleepCtx(ctx, time.Duration(1000+r.IntN(2000))*time.Millisecond); err != nil {
@@ -290,9 +343,9 @@ func TestChaosRedis(t *testing.T) {
 	t.Parallel()
 	restarts := pick(1, 10)
 	redis := ownRedis(t)
-	s := start(t, devstacktest.Options{Env: []string{"REDIS_URL=" + redis.url, "ORDER_TTL=" + chaosTTL.String()}})
+	s := startChaos(t, nil, devstacktest.Options{Env: []string{"REDIS_URL=" + redis.url, "ORDER_TTL=" + chaosTTL.String()}}, start)
 	rec := &chaos.Record{}
-	res := underFaults(t, s, chaosLoad(time.Hour), func(ctx context.Context) error {
+	res := underFaults(t, s.Stack, chaosLoad(time.Hour), func(ctx context.Context) error {
 		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		for range restarts {
 			if err := sleepCtx(ctx, time.Duration(1000+r.IntN(2000))*time.Millisecond); err != nil {
@@ -354,4 +407,122 @@ func (n *redisNode) kill(t *testing.T) {
 	}
 	_ = n.cmd.Process.Kill()
 	_ = n.cmd.Wait()
+}
+
+// TestChaosStripe puts a Stripe stand-in that keeps a ledger in Stripe's
+// place and fails its requests at random, after it charged or refunded: no
+// answer until the client gives up (10 s), a 500, a reset connection, or an
+// answer 2 s late. 20 payments reach it (500 in make chaos). Every order
+// still ends as its buyer was told, and its charges as its fate says: one
+// standing charge of its price for a complete order, none for a cancelled
+// one. The sweeps run every 2 s rather than every minute, so that a
+// payment whose outcome was lost is asked again within its order's
+// deadline, as it is when Stripe is slow to answer.
+func TestChaosStripe(t *testing.T) {
+	t.Parallel()
+	flows := pick(20, 500)
+	r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	// Out of 20 requests: 9 answered, 2 timeouts, 3 each of the others.
+	faults := []stripetest.Fault{stripetest.TimeOut, stripetest.TimeOut,
+		stripetest.ServerError, stripetest.ServerError, stripetest.ServerError,
+		stripetest.ResetConnection, stripetest.ResetConnection, stripetest.ResetConnection,
+		stripetest.Slow, stripetest.Slow, stripetest.Slow}
+	ledger := &stripetest.Ledger{Delay: 2 * time.Second, Pick: func() stripetest.Fault {
+		if i := r.IntN(20); i < len(faults) {
+			return faults[i]
+		}
+		return stripetest.NoFault
+	}}
+	// A deadline past the 10 s a timeout takes, and a claim repeated by
+	// the sweep 15 s after it was made rather than 2 minutes, so that an
+	// order whose charge timed out can still be complete in time.
+	s := startChaos(t, ledger, devstacktest.Options{Env: []string{"ORDER_TTL=20s", "DEVSTACK_PING_INTERVAL=2s", "CHARGE_LEASE=15s"}}, start)
+	rec := &chaos.Record{}
+	cfg := chaosLoad(time.Hour)
+	cfg.Pay, cfg.Cancel = 0.8, 0.1
+	res := underFaults(t, s.Stack, cfg, func(ctx context.Context) error {
+		for len(ledger.AllCharges()) < flows {
+			if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	checkAfter(t, s, res, rec)
+}
+
+// TestChaosExpiry runs two expiry sources at once, as two replicas of the
+// ContainerSource do, and sends SIGKILL to them while the deadlines of the
+// orders buyers walked away from pass: both at once, once (10 times in make
+// chaos, to one or both at random). Every order still ends, once: none is
+// left open past its deadline, and each cancelled order was announced by
+// one OrderCancelled.
+func TestChaosExpiry(t *testing.T) {
+	t.Parallel()
+	kills := pick(1, 10)
+	s := startChaos(t, nil, devstacktest.Options{Manifests: []string{twinSource(t)}, Env: []string{"ORDER_TTL=" + chaosTTL.String()}}, start)
+	const source = "expiry-source"
+	sources := func() []int {
+		pids, err := chaos.Children(s.Pid(), source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pids
+	}
+	for deadline := time.Now().Add(time.Minute); len(sources()) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d %s processes run, want 2", len(sources()), source)
+		}
+	}
+	rec := &chaos.Record{}
+	cfg := chaosLoad(time.Hour)
+	cfg.Pay, cfg.Cancel = 0.3, 0.1 // most orders are left to expire
+	res := underFaults(t, s.Stack, cfg, func(ctx context.Context) error {
+		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		// The first orders' deadlines pass chaosTTL after the flows begin.
+		if err := sleepCtx(ctx, chaosTTL+time.Duration(r.IntN(2000))*time.Millisecond); err != nil {
+			return err
+		}
+		for i := range kills {
+			pids := sources()
+			if i > 0 && r.IntN(3) > 0 {
+				pids = pids[r.IntN(len(pids)):][:1] // one of them
+			}
+			if err := chaos.KillSources(ctx, s.Pid(), source, pids, rec); err != nil {
+				return err
+			}
+			if err := sleepCtx(ctx, time.Duration(2000+r.IntN(2000))*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		// The orders left while the sources were down expire after it.
+		return sleepCtx(ctx, chaosTTL)
+	})
+	checkAfter(t, s, res, rec)
+	expired := 0
+	for _, o := range res.res.History.Orders() {
+		if o.Abandoned {
+			expired++
+		}
+	}
+	t.Logf("%v; %d orders left to expire", rec.Faults(), expired)
+}
+
+// twinSource writes the manifest of a second expiry source, the project's
+// own under another name, and returns its path.
+func twinSource(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../eventing/expiry-source.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	twin := strings.Replace(string(b), "metadata:\n  name: expiry-source\n", "metadata:\n  name: expiry-source-twin\n", 1)
+	if twin == string(b) {
+		t.Fatal("eventing/expiry-source.yaml does not name its ContainerSource expiry-source")
+	}
+	path := filepath.Join(t.TempDir(), "expiry-source-twin.yaml")
+	if err := os.WriteFile(path, []byte(twin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

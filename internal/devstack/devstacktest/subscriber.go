@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,4 +122,12 @@ func (s *Subscriber) Next(t testing.TB) Received {
 			t.Fatalf("no event reached the test's subscriber within a minute")
 		}
 	}
+}
+
+// Received returns, without waiting, the events received that Next has
+// not returned, in the order they came; they stay for Next.
+func (s *Subscriber) Received() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.queue)
 }

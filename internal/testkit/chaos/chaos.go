@@ -10,7 +10,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -131,6 +135,72 @@ func KillFunction(ctx context.Context, base string, r *rand.Rand, rec *Record) (
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// Children returns the ids of the processes named name (their command, as
+// /proc shows it) whose parent is the process parent: the processes of a
+// ContainerSource that devstack runs, which its status does not list.
+func Children(parent int, name string) ([]int, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("chaos: list processes: %w", err)
+	}
+	var out []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		// /proc/pid/stat: pid (comm) state ppid ...; comm may hold spaces.
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue // it has exited meanwhile
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		if s[open+1:end] != name || len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+			continue
+		}
+		out = append(out, pid)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// KillSources sends SIGKILL to the given processes of the source name that
+// devstack (process parent) runs, and records the fault in rec: it lasts
+// until as many processes of the source run again as ran before, none of
+// them one killed, so that devstack has started every source again.
+func KillSources(ctx context.Context, parent int, name string, pids []int, rec *Record) error {
+	before, err := Children(parent, name)
+	if err != nil {
+		return err
+	}
+	end := rec.Begin(fmt.Sprintf("SIGKILL %d of %d %s", len(pids), len(before), name))
+	defer end()
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("chaos: kill %s (pid %d): %w", name, pid, err)
+		}
+	}
+	for {
+		now, err := Children(parent, name)
+		if err != nil {
+			return err
+		}
+		if len(now) >= len(before) && !slices.ContainsFunc(now, func(pid int) bool { return slices.Contains(pids, pid) }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

@@ -7,18 +7,22 @@ package stripetest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
@@ -190,12 +194,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// A Fault is what goes wrong with the first request under an idempotency
-// key at a Ledger, after Stripe charged it.
+// A Fault is what goes wrong with a request at a Ledger, after Stripe made
+// the charge or refund it asked for.
 type Fault int
 
 const (
-	// NoFault answers the charge.
+	// NoFault answers the request.
 	NoFault Fault = iota
 	// TimeOut charges, then answers nothing until the client gives up.
 	TimeOut
@@ -203,7 +207,25 @@ const (
 	ServerError
 	// ResetConnection charges, then resets the connection.
 	ResetConnection
+	// Slow charges, then answers after the Ledger's Delay.
+	Slow
 )
+
+func (f Fault) String() string {
+	switch f {
+	case NoFault:
+		return "no fault"
+	case TimeOut:
+		return "timeout"
+	case ServerError:
+		return "500"
+	case ResetConnection:
+		return "connection reset"
+	case Slow:
+		return "slow answer"
+	}
+	return fmt.Sprintf("fault %d", int(f))
+}
 
 // LedgerCharge is a charge a Ledger made.
 type LedgerCharge struct {
@@ -214,20 +236,30 @@ type LedgerCharge struct {
 
 // Ledger stands in for Stripe's charges and refunds as Stripe keeps them:
 // a request repeated under an idempotency key is answered as the first was,
-// without charging again, and a key reused with other parameters is refused
-// with an idempotency_error. Fault decides what befalls the first request
-// of each key after it charged.
+// without charging or refunding again, a key reused with other parameters
+// is refused with an idempotency_error, and a charge is refunded once.
+//
+// Fault decides what befalls the first request of each charge's key after
+// it charged; Pick, when set, decides instead for every request, charge or
+// refund, first under its key or repeated.
 type Ledger struct {
 	Fault Fault
+	Pick  func() Fault
+	// Delay is how long a Slow answer waits: a second if zero.
+	Delay time.Duration
 
-	mu      sync.Mutex
-	byKey   map[string]ledgerEntry
-	charges []*LedgerCharge
+	mu       sync.Mutex
+	byKey    map[string]ledgerEntry
+	charges  []*LedgerCharge
+	injected map[Fault]int
 }
 
+// ledgerEntry is what a key was first used for: a charge, or the refund of
+// one.
 type ledgerEntry struct {
-	form   string
-	charge *LedgerCharge
+	form     string
+	charge   *LedgerCharge
+	refundID string
 }
 
 func (l *Ledger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -237,7 +269,7 @@ func (l *Ledger) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/charges":
 		l.charge(w, r, string(body), form)
 	case "/v1/refunds":
-		l.refund(w, form)
+		l.refund(w, r, string(body), form)
 	default:
 		http.NotFound(w, r)
 	}
@@ -251,55 +283,118 @@ func (l *Ledger) charge(w http.ResponseWriter, r *http.Request, body string, for
 		c := &LedgerCharge{ID: newID("ch"), IdempotencyKey: key, OrderID: form.Get("metadata[orderId]")}
 		c.Amount, _ = strconv.ParseInt(form.Get("amount"), 10, 64)
 		e = ledgerEntry{form: body, charge: c}
-		if l.byKey == nil {
-			l.byKey = map[string]ledgerEntry{}
-		}
-		l.byKey[key] = e
+		l.remember(key, e)
 		l.charges = append(l.charges, c)
 	}
+	fault := l.fault(!seen)
 	l.mu.Unlock()
 	if seen && e.form != body {
-		Error(http.StatusBadRequest, "idempotency_error", "",
-			"Keys for idempotent requests can only be used with the same parameters they were first used with.").ServeHTTP(w, r)
+		idempotencyError().ServeHTTP(w, r)
 		return
 	}
-	if !seen {
-		switch l.Fault {
-		case TimeOut:
-			<-r.Context().Done()
-			return
-		case ServerError:
-			Error(http.StatusInternalServerError, "api_error", "", "An unknown error occurred").ServeHTTP(w, r)
-			return
-		case ResetConnection:
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				if tcp, ok := conn.(*net.TCPConn); ok {
-					_ = tcp.SetLinger(0) // a reset, not an orderly close
-				}
-				conn.Close()
-			}
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	l.answer(w, r, fault, map[string]any{
 		"id": e.charge.ID, "object": "charge", "amount": e.charge.Amount, "currency": form.Get("currency"),
 		"status": "succeeded", "paid": true, "captured": true,
 	})
 }
 
-func (l *Ledger) refund(w http.ResponseWriter, form url.Values) {
+// refund refunds the charge named, once: a refund repeated under its key
+// is answered as the first, and one under another key of a charge refunded
+// already is refused, as Stripe refuses it.
+func (l *Ledger) refund(w http.ResponseWriter, r *http.Request, body string, form url.Values) {
+	key := r.Header.Get("Idempotency-Key")
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range l.charges {
-		if c.ID == form.Get("charge") {
-			c.Refunded = true
-			writeJSON(w, http.StatusOK, map[string]any{"id": newID("re"), "object": "refund", "status": "succeeded", "charge": c.ID})
+	e, seen := l.byKey[key]
+	if !seen {
+		i := slices.IndexFunc(l.charges, func(c *LedgerCharge) bool { return c.ID == form.Get("charge") })
+		switch {
+		case i < 0:
+			l.mu.Unlock()
+			InvalidRequest("charge", "resource_missing", "No such charge: '"+form.Get("charge")+"'").ServeHTTP(w, r)
+			return
+		case l.charges[i].Refunded:
+			l.mu.Unlock()
+			InvalidRequest("charge", "charge_already_refunded", "Charge "+l.charges[i].ID+" has already been refunded.").ServeHTTP(w, r)
 			return
 		}
+		l.charges[i].Refunded = true
+		e = ledgerEntry{form: body, charge: l.charges[i], refundID: newID("re")}
+		l.remember(key, e)
 	}
-	writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
-		"type": "invalid_request_error", "param": "charge", "code": "resource_missing", "message": "No such charge"}})
+	var fault Fault
+	if l.Pick != nil {
+		fault = l.fault(false)
+	}
+	l.mu.Unlock()
+	if seen && (e.form != body || e.refundID == "") {
+		idempotencyError().ServeHTTP(w, r)
+		return
+	}
+	l.answer(w, r, fault, map[string]any{"id": e.refundID, "object": "refund", "status": "succeeded", "charge": e.charge.ID})
+}
+
+func idempotencyError() http.Handler {
+	return Error(http.StatusBadRequest, "idempotency_error", "",
+		"Keys for idempotent requests can only be used with the same parameters they were first used with.")
+}
+
+// remember records what key was first used for; a request without a key is
+// not remembered, so that its repetition charges again, as Stripe does.
+func (l *Ledger) remember(key string, e ledgerEntry) {
+	if key == "" {
+		return
+	}
+	if l.byKey == nil {
+		l.byKey = map[string]ledgerEntry{}
+	}
+	l.byKey[key] = e
+}
+
+// fault picks the fault of a request, first under its key or not, and
+// counts it. Called with l.mu held.
+func (l *Ledger) fault(first bool) Fault {
+	f := NoFault
+	switch {
+	case l.Pick != nil:
+		f = l.Pick()
+	case first:
+		f = l.Fault
+	}
+	if f != NoFault {
+		if l.injected == nil {
+			l.injected = map[Fault]int{}
+		}
+		l.injected[f]++
+	}
+	return f
+}
+
+// answer writes v as Stripe's answer, unless fault befalls it.
+func (l *Ledger) answer(w http.ResponseWriter, r *http.Request, fault Fault, v map[string]any) {
+	switch fault {
+	case TimeOut:
+		<-r.Context().Done()
+		return
+	case ServerError:
+		Error(http.StatusInternalServerError, "api_error", "", "An unknown error occurred").ServeHTTP(w, r)
+		return
+	case ResetConnection:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			if tcp, ok := conn.(*net.TCPConn); ok {
+				_ = tcp.SetLinger(0) // a reset, not an orderly close
+			}
+			conn.Close()
+		}
+		return
+	case Slow:
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(cmp.Or(l.Delay, time.Second)):
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // Charges returns the charges made for the order with id.
@@ -313,4 +408,22 @@ func (l *Ledger) Charges(orderID string) []LedgerCharge {
 		}
 	}
 	return out
+}
+
+// AllCharges returns every charge made.
+func (l *Ledger) AllCharges() []LedgerCharge {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]LedgerCharge, len(l.charges))
+	for i, c := range l.charges {
+		out[i] = *c
+	}
+	return out
+}
+
+// Injected returns how many requests met each fault.
+func (l *Ledger) Injected() map[Fault]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.injected)
 }
