@@ -11,6 +11,9 @@
 //	devstack deadletters [flags] replay KEY... | -all
 //	                                list or replay what a running devstack's
 //	                                broker gave up on (as cmd/deadletters)
+//	devstack trace [flags] ID       the path of one purchase across the
+//	                                functions: each hop's function, route or
+//	                                event, status, duration and offset
 //
 // Run `devstack -h` or `devstack deps -h` for the flags; each flag of up
 // has an environment variable too (DEVSTACK_ADDR, DEVSTACK_DATA,
@@ -29,7 +32,9 @@
 // overrides the manifest's value: `ORDER_TTL=2s devstack`. Its state (the
 // binaries, FerretDB's data, the JWT key, the broker's UID) is in .devstack/,
 // and so, while it runs, is run.json: the addresses that the deadletters
-// subcommand finds it by.
+// subcommand finds it by. It keeps the functions' JSON lines there too, in
+// functions.jsonl, which the trace subcommand reads: ID is a trace id, or
+// any other id (an order's) whose lines name the traces to show.
 package main
 
 import (
@@ -71,6 +76,7 @@ func commands() []command {
 		{"deps", "run only MongoDB, Redis and stripe-mock, for the tests", deps},
 		{"reset", "delete the data folder and, with RABBITMQ_URL, the broker's queues on RabbitMQ", reset},
 		{"deadletters", "list [-all] [-json], or replay KEY... | -all, the dead letters of a running devstack", deadLetters},
+		{"trace", "ID: the path of a trace (or of the traces an order id's lines are in) across the functions", traceCmd},
 	}
 }
 
@@ -268,4 +274,34 @@ func deadLetters(ctx context.Context, args []string, env *config.Env, stdout, st
 	}
 	o.Args = fs.Args()
 	return devstack.DeadLetters(ctx, o)
+}
+
+func traceCmd(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+	root, err := devstack.FindRoot(".")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("devstack trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: devstack trace [flags] ID\n"+
+			"ID is a trace id, or an order's (or any) id: the traces whose lines mention it. Flags:")
+		fs.PrintDefaults()
+	}
+	var data string
+	dataFlag(fs, &data, env, root, "the data `folder` of the devstack whose functions' lines to read")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	return devstack.Trace(data, fs.Arg(0), stdout)
 }

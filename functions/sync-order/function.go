@@ -63,6 +63,8 @@ func orderOf(e cloudevents.Event) (payments.Order, error) {
 			return o, err
 		}
 		id, o = d.ID, payments.Order{UserID: d.UserID, Status: d.Status, Price: d.Ticket.Price, ExpiresAt: d.ExpiresAt.Time, Version: d.Version}
+		// The trace the order was created in, which its payment joins.
+		o.TraceParent, _ = e.Extensions()[events.TraceparentExtension].(string)
 	default:
 		d, err := events.Decode[events.OrderCancelled](e)
 		if err != nil {

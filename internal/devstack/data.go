@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/traces"
 )
 
 // The layout of a data folder.
@@ -20,6 +22,7 @@ const (
 	jwtKeyFile    = "jwt-key"     // the key that signs sessions
 	eventKeyFile  = "event-key"   // the key that signs events
 	runFile       = "run.json"    // while devstack runs: where its parts are, for its operator commands
+	// traces.File: the functions' JSON lines, for devstack trace
 )
 
 // uidFile keeps the UID of a broker, which names its exchanges and queues
@@ -65,7 +68,8 @@ func checkDataFolder(dir string) error {
 	}
 	for _, e := range entries {
 		switch e.Name() {
-		case binDir, mongoDir, redisDir, stripeMockDir, brokerDir, jwtKeyFile, eventKeyFile, runFile:
+		case binDir, mongoDir, redisDir, stripeMockDir, brokerDir, jwtKeyFile, eventKeyFile, runFile,
+			traces.File, traces.File + ".1":
 		default:
 			return fmt.Errorf("reset: %s holds %s, which devstack did not put there: not deleting it", dir, e.Name())
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/proc"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/route"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/traces"
 )
 
 // Options configures Up.
@@ -58,6 +59,7 @@ type Options struct {
 	Stdout io.Writer
 	// Output returns the writer of the named function's (or source's) own
 	// output: console.Console.Writer, which prefixes its lines with the name.
+	// Up also keeps the JSON lines in the data folder, for Trace.
 	Output func(name string) io.Writer
 	Log    *slog.Logger
 }
@@ -84,6 +86,13 @@ func Up(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	var running stack
+	logs, err := traces.Open(filepath.Join(o.Data, traces.File))
+	if err != nil {
+		return err
+	}
+	running.push(logs.Close)
+	output := o.Output
+	o.Output = func(name string) io.Writer { return logs.Tee(output(name)) }
 	defer func() {
 		if err != nil && parent.Err() != nil {
 			// Stopped while starting: what failed was cut short.

@@ -21,6 +21,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/broker"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/route"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/traces"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -339,6 +340,11 @@ func TestRunRecord(t *testing.T) {
 	api.Close() // a devstack that was killed and left its record
 	if err := refuseIfRunning(data); err != nil {
 		t.Errorf("a stale record keeps devstack from starting: %v", err)
+	}
+	for _, f := range []string{traces.File, traces.File + ".1"} {
+		if err := os.WriteFile(filepath.Join(data, f), []byte("{}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := checkDataFolder(data); err != nil {
 		t.Errorf("reset refuses the data folder of a run: %v", err)

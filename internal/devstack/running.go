@@ -16,6 +16,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/deadletters"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
+	"github.com/ticketing-on-knative/ticketing/internal/devstack/traces"
 )
 
 // runRecord is what a running devstack writes to runFile in its data
@@ -177,4 +178,16 @@ func DeadLetters(ctx context.Context, o DeadLettersOptions) error {
 		return deadletters.Command(ctx, o.Args, config.FromMap(vars), o.Out)
 	}
 	return fmt.Errorf("devstack runs no broker %s", o.Broker)
+}
+
+// Trace writes the traces that id names (a trace id, or an order's or any
+// other id their lines mention) to out, from the functions' lines kept in
+// the data folder, by a running devstack or one that has stopped.
+func Trace(data, id string, out io.Writer) error {
+	file := filepath.Join(data, traces.File)
+	found, err := traces.Find(id, file+".1", file)
+	if err != nil {
+		return fmt.Errorf("%w in %s", err, file)
+	}
+	return traces.Print(out, found)
 }

@@ -186,8 +186,8 @@ func middleware(log *slog.Logger, next http.Handler) http.Handler {
 		if id == "" {
 			id = newRequestID()
 		}
-		reqLog := log.With("request_id", id, "trace_id", telemetry.TraceID(r.Context()))
-		r = r.WithContext(logging.WithLogger(r.Context(), reqLog))
+		ctx, reqLog := logging.WithTrace(r.Context(), log.With("request_id", id), telemetry.TraceID(r.Context()))
+		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
@@ -212,6 +213,57 @@ func TestRequestLogsNameItsTrace(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinedTraceNamesTheRestOfTheRequest: a request that joins the trace
+// of what it works on (as paying joins its order's) names that trace in the
+// lines it logs afterwards and in the line that ends it, and in the
+// traceparent of what it publishes; the lines before name its own trace.
+func TestJoinedTraceNamesTheRestOfTheRequest(t *testing.T) {
+	const own, order = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
+	tel := telemetry.Start()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	var published string
+	joining := handlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logging.FromContext(r.Context()).Info("before")
+		ctx, span := telemetry.Join(r.Context(), "00-"+order+"-b7ad6b7169203331-01", "pay order")
+		defer span.End()
+		logging.FromContext(ctx).Info("after")
+		published = telemetry.Traceparent(ctx)
+	})
+	var logs strings.Builder
+	h := function.Handler("POST /pay", joining, slog.New(slog.NewJSONHandler(&logs, nil)))
+	req := httptest.NewRequest(http.MethodPost, "/pay", nil)
+	req.Header.Set("traceparent", "00-"+own+"-00f067aa0ba902b7-01")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+
+	want := map[string]string{"before": own, "after": order, "request": order}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var line struct {
+			Msg     string `json:"msg"`
+			TraceID string `json:"trace_id"`
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("log %q: %v", l, err)
+		}
+		if line.TraceID != want[line.Msg] {
+			t.Errorf("line %q: trace_id %q, want %q", line.Msg, line.TraceID, want[line.Msg])
+		}
+		delete(want, line.Msg)
+	}
+	if len(want) > 0 {
+		t.Errorf("no lines %v in %s", want, logs.String())
+	}
+	if !strings.HasPrefix(published, "00-"+order+"-") {
+		t.Errorf("traceparent after joining %q, want one of trace %s", published, order)
+	}
+}
+
+// handlerFunc is a Function that only handles.
+type handlerFunc func(http.ResponseWriter, *http.Request)
+
+func (handlerFunc) Start(context.Context, *config.Env) error        { return nil }
+func (f handlerFunc) Handle(w http.ResponseWriter, r *http.Request) { f(w, r) }
+func (handlerFunc) Stop(context.Context) error                      { return nil }
 
 type hello struct{}
 

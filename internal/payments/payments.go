@@ -52,6 +52,10 @@ type Order struct {
 	Price     money.Cents   `bson:"price"`
 	ExpiresAt time.Time     `bson:"expiresAt"`
 	Version   int64         `bson:"version"`
+	// TraceParent is the W3C trace context in which the order was created
+	// (its OrderCreated event's): paying it continues that trace, so that a
+	// purchase is one trace from its order to its completion.
+	TraceParent string `bson:"traceparent,omitempty"`
 }
 
 // The states of a payment; see the package documentation.

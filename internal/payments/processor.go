@@ -10,6 +10,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 )
 
 // Processor takes the payments of orders with Stripe, announces them with
@@ -46,6 +47,8 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 	if err != nil {
 		return nil, err
 	}
+	ctx, span := telemetry.Join(ctx, o.TraceParent, "pay order")
+	defer span.End()
 	now := time.Now()
 	switch {
 	case o.UserID != userID:

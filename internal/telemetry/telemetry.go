@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ticketing-on-knative/ticketing/internal/logging"
 )
 
 // Telemetry is what Start set up, for Shutdown.
@@ -99,4 +101,33 @@ func WithTraceparent(ctx context.Context, traceparent string) context.Context {
 // SetHeader writes the trace context of ctx on h, as a traceparent header.
 func SetHeader(ctx context.Context, h http.Header) {
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(h))
+}
+
+// scope names this package's spans.
+const scope = "github.com/ticketing-on-knative/ticketing/internal/telemetry"
+
+// Join makes the rest of ctx's work part of the trace that traceparent
+// names: the trace of the entity the work is about, such as the purchase an
+// order began, rather than the trace of the request that asked for it. It
+// starts a span named name as a child of traceparent, linked to ctx's own
+// span, and the lines the request logs from then on name the joined trace
+// (package logging). With no valid traceparent, or one of ctx's own trace,
+// the span is simply a child of ctx's.
+//
+// This is what makes one trace of a purchase: paying is a request of its
+// own, but it continues the trace in which its order was created.
+func Join(ctx context.Context, traceparent, name string) (context.Context, trace.Span) {
+	caller := trace.SpanContextFromContext(ctx)
+	joined := trace.SpanContextFromContext(WithTraceparent(context.Background(), traceparent))
+	tracer := otel.Tracer(scope)
+	if !joined.IsValid() || joined.TraceID() == caller.TraceID() {
+		return tracer.Start(ctx, name)
+	}
+	opts := []trace.SpanStartOption{}
+	if caller.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: caller}))
+	}
+	ctx, span := tracer.Start(trace.ContextWithRemoteSpanContext(ctx, joined), name, opts...)
+	logging.SetTrace(ctx, joined.TraceID().String())
+	return ctx, span
 }
