@@ -46,6 +46,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	store := payments.NewStore(db)
 	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source("charge"))
 	store.Outbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
+	store.OrdersOutbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
 }
 

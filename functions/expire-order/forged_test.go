@@ -3,20 +3,18 @@ package main
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 )
 
-// TestExpireOrderRefusesForgedExpiries: an expiry the expiry source did not
-// sign cancels nothing, and announces nothing.
+// TestExpireOrderRefusesForgedExpiries: a closing the payments domain did
+// not sign cancels nothing, and announces nothing.
 func TestExpireOrderRefusesForgedExpiries(t *testing.T) {
 	fx := setup(t)
 	o := fx.order(t)
-	e := functest.Event(t, "expiry-source", o.ID.Hex(), events.OrderExpired{OrderID: o.ID.Hex(), ExpiresAt: jsontime.Of(time.Now())})
+	e := functest.Event(t, "expire-payment", o.ID.Hex(), events.OrderUnpaid{OrderID: o.ID.Hex(), Reason: events.UnpaidExpired})
 	for name, status := range map[string]int{
 		"unsigned":            functest.DeliverUnsigned(t, fx.url, e),
 		"signed with a guess": functest.DeliverForged(t, fx.url, e),

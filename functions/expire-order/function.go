@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 )
 
-// Function cancels an order when the expiry source says its deadline
-// passed, unless it was paid or cancelled already, and announces it with
-// ticketing.order.cancelled, which frees the ticket and tells payments.
+// Function cancels an order that the payments domain closed unpaid (its
+// deadline passed with no payment under way, or its payments were declined
+// too often), unless it was paid or cancelled already, and announces it
+// with ticketing.order.cancelled, which frees the ticket.
 type Function struct {
 	mongo    *mongo.Client
 	orders   *orders.Store
@@ -47,25 +49,29 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	return nil
 }
 
-// Handle serves the Trigger on ticketing.order.expired.
+// Handle serves the Triggers on ticketing.order.unpaid.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
 
 func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-	expired, err := events.Decode[events.OrderExpired](e)
+	unpaid, err := events.Decode[events.OrderUnpaid](e)
 	if err != nil {
 		return nil, err
 	}
-	log := logging.FromContext(ctx).With("order", expired.OrderID)
-	o, err := f.orders.Cancel(ctx, expired.OrderID, events.Source("expire-order"), time.Now())
+	if unpaid.Reason != events.UnpaidExpired && unpaid.Reason != events.UnpaidDeclined {
+		return nil, events.Permanent(fmt.Errorf("event %s: reason %q", e.ID(), unpaid.Reason))
+	}
+	log := logging.FromContext(ctx).With("order", unpaid.OrderID, "reason", unpaid.Reason)
+	o, err := f.orders.CancelUnpaid(ctx, unpaid.OrderID, unpaid.Reason, events.Source("expire-order"), time.Now())
 	switch {
 	case errors.Is(err, orders.ErrComplete):
-		log.Info("order was paid in time; nothing to expire")
+		log.Info("order was paid; nothing to cancel")
 		return nil, nil
 	case errors.Is(err, orders.ErrNotFound):
-		// create-order records the deadline before it stores the order, so
-		// a crash in between leaves a deadline for an order that never was.
-		log.Info("no such order; nothing to expire")
-		return nil, nil
+		return nil, events.Permanent(fmt.Errorf("event %s: order %q not found", e.ID(), unpaid.OrderID))
+	case errors.Is(err, orders.ErrNotDue):
+		// The payments domain checked the same deadline: only a clock
+		// behind the payments domain's gets here, and a retry fixes it.
+		return nil, fmt.Errorf("cancel order %s: %w: %w", unpaid.OrderID, err, events.ErrEarly)
 	case err != nil:
 		return nil, err
 	}

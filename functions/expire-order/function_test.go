@@ -9,7 +9,6 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
-	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
@@ -50,10 +49,17 @@ func (fx fixture) order(t *testing.T) *orders.Order {
 	return o
 }
 
+// expire delivers the payments domain's OrderUnpaid of the order with id
+// for its deadline.
 func (fx fixture) expire(t *testing.T, id string) int {
 	t.Helper()
-	e := functest.Event(t, "expiry-source", id, events.OrderExpired{OrderID: id, ExpiresAt: jsontime.Of(time.Now())})
-	e.SetID("order-expired-" + id) // fixed per order, as the expiry source names it
+	return fx.unpaid(t, id, events.UnpaidExpired)
+}
+
+func (fx fixture) unpaid(t *testing.T, id, reason string) int {
+	t.Helper()
+	e := functest.Event(t, "expire-payment", id, events.OrderUnpaid{OrderID: id, Reason: reason})
+	e.SetID("order-unpaid-" + id) // fixed per order, as the payments domain names it
 	return functest.Deliver(t, fx.url, e)
 }
 
@@ -117,7 +123,7 @@ func TestExpireOrderLeavesPaidAndCancelledOrdersAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, id := range []string{paid.ID.Hex(), cancelled.ID.Hex(), bson.NewObjectID().Hex()} {
+	for _, id := range []string{paid.ID.Hex(), cancelled.ID.Hex()} {
 		if status := fx.expire(t, id); status != http.StatusOK {
 			t.Errorf("order %s: status %d, want 200", id, status)
 		}
@@ -136,11 +142,44 @@ func TestExpireOrderLeavesPaidAndCancelledOrdersAlone(t *testing.T) {
 	}
 }
 
+// TestExpireOrderKeepsToTheOrdersDeadline: an order closed for its expiry
+// is cancelled only once its own deadline has passed (a clock behind the
+// payments domain's retries); one closed for its declined payments is
+// cancelled at once.
+func TestExpireOrderKeepsToTheOrdersDeadline(t *testing.T) {
+	fx := setup(t)
+	tk := &orders.Ticket{ID: bson.NewObjectID(), Title: "Match", Price: 1500}
+	if err := fx.store.SyncTicket(t.Context(), *tk); err != nil {
+		t.Fatal(err)
+	}
+	deadlines := expiry.NewDeadlines(testenv.Redis(t), "t_"+testenv.Name())
+	o := orders.New("buyer", tk, time.Now().Add(time.Hour), time.Now())
+	if err := fx.store.Create(t.Context(), o, deadlines, "/functions/create-order"); err != nil {
+		t.Fatal(err)
+	}
+
+	if status := fx.expire(t, o.ID.Hex()); status != http.StatusConflict {
+		t.Errorf("expired an hour early: status %d, want 409", status)
+	}
+	if status, version := fx.status(t, o.ID); status != orders.StatusCreated || version != 0 {
+		t.Errorf("order %s v%d after an early expiry, want created v0", status, version)
+	}
+	e := functest.Event(t, "charge", o.ID.Hex(), events.OrderUnpaid{OrderID: o.ID.Hex(), Reason: events.UnpaidDeclined})
+	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
+		t.Errorf("declined: status %d, want 200", status)
+	}
+	if status, version := fx.status(t, o.ID); status != orders.StatusCancelled || version != 1 {
+		t.Errorf("order %s v%d after its payments were declined, want cancelled v1", status, version)
+	}
+}
+
 func TestExpireOrderDropsMalformedEvents(t *testing.T) {
 	fx := setup(t)
-	e := functest.Event(t, "expiry-source", "x", events.OrderExpired{OrderID: "x"})
-	e.DataEncoded = []byte(`{"orderId":`)
-	if status := functest.Deliver(t, fx.url, e); status != http.StatusBadRequest {
-		t.Errorf("status %d, want 400 (never retried)", status)
+	for _, data := range []string{`{"orderId":`, `{"orderId":"x","reason":"bored"}`} {
+		e := functest.Event(t, "expire-payment", "x", events.OrderUnpaid{OrderID: "x"})
+		e.DataEncoded = []byte(data)
+		if status := functest.Deliver(t, fx.url, e); status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400 (never retried)", data, status)
+		}
 	}
 }

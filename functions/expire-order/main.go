@@ -1,5 +1,5 @@
-// Command expire-order cancels an order whose deadline passed unpaid; it
-// runs on ticketing.order.expired.
+// Command expire-order cancels an order the payments domain closed unpaid;
+// it runs on ticketing.order.unpaid.
 package main
 
 import "github.com/ticketing-on-knative/ticketing/internal/function"

@@ -21,10 +21,10 @@ const overduePerSweep = 500
 // deadline: Redis holds the deadlines only as a cache of MongoDB, and an
 // order whose key Redis lost (a restart without persistence, a FLUSHALL, an
 // eviction) would otherwise stay created and hold its ticket for good. The
-// expiry is the same event the expiry source sends, so whichever arrives
-// first cancels the order and the other is a duplicate expire-order's inbox
-// drops. An order only minAge overdue is left to the source, which is
-// normally done with it within milliseconds.
+// expiry is the same event the expiry source sends; expire-payment, which
+// decides on it, answers each with the order's one OrderUnpaid, which
+// expire-order's inbox takes once. An order only minAge overdue is left to
+// the source, which is normally done with it within milliseconds.
 func expireOverdue(ctx context.Context, db *mongo.Database, pub outbox.Publisher, minAge time.Duration) (int, error) {
 	list, err := orders.NewStore(db).Overdue(ctx, time.Now().Add(-minAge), overduePerSweep)
 	if err != nil {

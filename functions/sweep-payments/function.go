@@ -19,12 +19,13 @@ import (
 )
 
 // Function is the payments domain's sweep, driven by a PingSource: on every
-// ping it publishes the events the outbox has held for longer than
+// ping it publishes the events the outboxes have held for longer than
 // OUTBOX_MIN_AGE, asks Stripe again for the charges claimed longer than
 // CHARGE_LEASE ago and never recorded, and makes the refunds still due.
 type Function struct {
 	mongo    *mongo.Client
 	outbox   *outbox.Outbox
+	orders   *outbox.Outbox // of the copies of the orders: OrderUnpaid
 	payments *payments.Processor
 	minAge   time.Duration
 	lease    time.Duration
@@ -48,6 +49,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.mongo = client
 	store := payments.NewStore(db)
 	f.outbox = store.Outbox(publisher)
+	f.orders = store.OrdersOutbox(publisher)
 	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source("sweep-payments"))
 	f.receiver = events.NewPingReceiver(f.sweep)
 	return nil
@@ -60,8 +62,9 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.S
 func (f *Function) sweep(ctx context.Context, _ cloudevents.Event) (*cloudevents.Event, error) {
 	recovered, recoverErr := f.payments.Recover(ctx, f.lease)
 	published, publishErr := f.outbox.Sweep(ctx, f.minAge)
-	logging.FromContext(ctx).Info("payments swept", "recovered", recovered, "published", published)
-	if err := errors.Join(recoverErr, publishErr); err != nil {
+	closed, closedErr := f.orders.Sweep(ctx, f.minAge)
+	logging.FromContext(ctx).Info("payments swept", "recovered", recovered, "published", published+closed)
+	if err := errors.Join(recoverErr, publishErr, closedErr); err != nil {
 		return nil, fmt.Errorf("sweep payments: %w", err)
 	}
 	return nil, nil

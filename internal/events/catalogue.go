@@ -26,6 +26,7 @@ const (
 	TypeOrderCancelled = "ticketing.order.cancelled"
 	TypeOrderExpired   = "ticketing.order.expired"
 	TypeChargeCreated  = "ticketing.charge.created"
+	TypeOrderUnpaid    = "ticketing.order.unpaid"
 )
 
 // Data is the payload of one event type of the catalogue.
@@ -44,6 +45,7 @@ var Catalogue = map[string]Data{
 	TypeOrderCancelled: OrderCancelled{},
 	TypeOrderExpired:   OrderExpired{},
 	TypeChargeCreated:  ChargeCreated{},
+	TypeOrderUnpaid:    OrderUnpaid{},
 }
 
 // Emitters lists, for every type of the catalogue, the functions that
@@ -59,6 +61,10 @@ var Emitters = map[string][]string{
 	TypeOrderCancelled: {"cancel-order", "expire-order"},
 	TypeOrderExpired:   {"expiry-source"},
 	TypeChargeCreated:  {"charge", "sweep-payments"},
+	// expire-payment for an expiry with no payment under way; charge and
+	// sweep-payments for a payment that failed past the deadline, or the
+	// order's last declined attempt.
+	TypeOrderUnpaid: {"expire-payment", "charge", "sweep-payments"},
 }
 
 // emitted reports whether an event of type typ from source is one the
@@ -147,6 +153,22 @@ type ChargeCreated struct {
 	StripeID string `json:"stripeId"`
 }
 
+// OrderUnpaid says that the payments domain closed an order unpaid: its
+// deadline passed with no payment under way or after the last one failed
+// (Reason "expired"), or its buyer's cards were declined too many times
+// (Reason "declined"). No payment can start for it any more, and the order
+// is to be cancelled. Subject: the order id.
+type OrderUnpaid struct {
+	OrderID string `json:"orderId"`
+	Reason  string `json:"reason"`
+}
+
+// The reasons of OrderUnpaid.
+const (
+	UnpaidExpired  = "expired"
+	UnpaidDeclined = "declined"
+)
+
 func (UserCreated) EventType() string    { return TypeUserCreated }
 func (UserUpdated) EventType() string    { return TypeUserUpdated }
 func (TicketCreated) EventType() string  { return TypeTicketCreated }
@@ -155,3 +177,4 @@ func (OrderCreated) EventType() string   { return TypeOrderCreated }
 func (OrderCancelled) EventType() string { return TypeOrderCancelled }
 func (OrderExpired) EventType() string   { return TypeOrderExpired }
 func (ChargeCreated) EventType() string  { return TypeChargeCreated }
+func (OrderUnpaid) EventType() string    { return TypeOrderUnpaid }

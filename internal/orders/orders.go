@@ -102,6 +102,8 @@ var (
 	ErrComplete = errors.New("order is complete")
 	// ErrCancelled is returned for a completion of a cancelled order.
 	ErrCancelled = errors.New("order is cancelled")
+	// ErrNotDue is returned for an expiry before the order's deadline.
+	ErrNotDue = errors.New("order's deadline has not passed")
 )
 
 // Scheduler records when an order expires; package expiry's Deadlines is one.
@@ -373,12 +375,34 @@ func (s *Store) ByUser(ctx context.Context, userID string) ([]Order, error) {
 // is ErrComplete. The order returned carries every event still pending in
 // its outbox, for the caller to publish in order.
 func (s *Store) Cancel(ctx context.Context, id, source string, now time.Time) (*Order, error) {
+	return s.cancel(ctx, id, source, now, nil)
+}
+
+// CancelUnpaid is Cancel for an order the payments domain closed unpaid
+// for reason (events.UnpaidExpired or events.UnpaidDeclined): an expired
+// order before its own deadline is ErrNotDue.
+func (s *Store) CancelUnpaid(ctx context.Context, id, reason, source string, now time.Time) (*Order, error) {
+	return s.cancel(ctx, id, source, now, func(o *Order) error {
+		if reason == events.UnpaidExpired && now.Before(o.ExpiresAt) {
+			return ErrNotDue
+		}
+		return nil
+	})
+}
+
+// cancel cancels the order with id if allow, when given, lets it.
+func (s *Store) cancel(ctx context.Context, id, source string, now time.Time, allow func(o *Order) error) (*Order, error) {
 	o, err := s.change(ctx, id, func(o *Order) (bson.D, error) {
 		switch o.Status {
 		case StatusCancelled:
 			return nil, nil
 		case StatusComplete:
 			return nil, ErrComplete
+		}
+		if allow != nil {
+			if err := allow(o); err != nil {
+				return nil, err
+			}
 		}
 		o.Status = StatusCancelled
 		o.Version++

@@ -20,6 +20,18 @@
 // OrderCancelled is set on the document, whatever its state, as soon as the
 // payments domain learns that the order was cancelled: a charge still running
 // then refunds what it takes, and a paid one is refunded at once.
+//
+// The copy of the order is where a payment and the order's expiry are
+// decided one against the other. A payment is let through to Stripe only by
+// one conditional write on the copy (Claim set, on condition that the order
+// is open, its deadline still to come, and no other payment holds it), and
+// the expiry closes the copy only by one conditional write (on condition
+// that no payment holds it); whichever comes second finds the other's mark.
+// A claim keeps the order until Stripe's outcome is known: a charge that
+// Stripe took completes the order even past its deadline, and a payment that
+// failed past the deadline closes the order itself. Closing the copy
+// (Closed) puts OrderUnpaid in the copy's outbox, which has the orders
+// domain cancel the order.
 package payments
 
 import (
@@ -44,7 +56,9 @@ import (
 // an open order has the status its OrderCreated event gave it.
 const OrderCancelled = "cancelled"
 
-// Order is the payments domain's copy of an order: what a payment needs.
+// Order is the payments domain's copy of an order: what a payment needs,
+// from the orders domain's events, and the payments domain's own decisions
+// about it (see the package documentation).
 type Order struct {
 	ID        bson.ObjectID `bson:"_id"`
 	UserID    string        `bson:"userId"`
@@ -56,6 +70,23 @@ type Order struct {
 	// (its OrderCreated event's): paying it continues that trace, so that a
 	// purchase is one trace from its order to its completion.
 	TraceParent string `bson:"traceparent,omitempty"`
+
+	// Claim is the payment that may be taking the money, from the moment it
+	// was let through to Stripe until Stripe refused it; a paid order keeps
+	// it for good.
+	Claim bson.ObjectID `bson:"claim,omitempty"`
+	// Expired says that the order's expiry came while a payment held it:
+	// the payment's failure closes the order.
+	Expired bool `bson:"expired,omitempty"`
+	// Declines counts the attempts Stripe refused.
+	Declines int `bson:"declines,omitempty"`
+	// Closed is why the order was closed unpaid (events.UnpaidExpired or
+	// events.UnpaidDeclined); no payment starts for a closed order.
+	Closed string `bson:"closed,omitempty"`
+	// Unpaid is the OrderUnpaid event that closed it, kept so that a
+	// repeated expiry sends the very same event again.
+	Unpaid *events.Pending  `bson:"unpaid,omitempty"`
+	Outbox []events.Pending `bson:"outbox,omitempty"`
 }
 
 // The states of a payment; see the package documentation.
@@ -115,6 +146,10 @@ func NewStore(db *mongo.Database) *Store {
 
 // Outbox returns the outbox of the payments collection.
 func (s *Store) Outbox(pub outbox.Publisher) *outbox.Outbox { return outbox.New(s.payments, pub) }
+
+// OrdersOutbox returns the outbox of the copies of the orders, which holds
+// the events that close an order.
+func (s *Store) OrdersOutbox(pub outbox.Publisher) *outbox.Outbox { return outbox.New(s.orders, pub) }
 
 // index is an index of the payments collection.
 type index struct {

@@ -19,6 +19,7 @@ type Processor struct {
 	store  *Store
 	stripe *Stripe
 	outbox *outbox.Outbox
+	orders *outbox.Outbox // of the copies of the orders
 	source string
 }
 
@@ -26,12 +27,14 @@ type Processor struct {
 // stripe and publishing with pub the events it decides as source. pub may be
 // nil for a Processor that only refunds (RefundCancelled publishes nothing).
 func NewProcessor(store *Store, stripe *Stripe, pub outbox.Publisher, source string) *Processor {
-	return &Processor{store: store, stripe: stripe, outbox: store.Outbox(pub), source: source}
+	return &Processor{store: store, stripe: stripe, outbox: store.Outbox(pub), orders: store.OrdersOutbox(pub), source: source}
 }
 
 // Pay charges the order with id, which must be userID's, with token and
 // returns the payment. Before Stripe is called, the order's payment is
-// claimed, so that of two requests for one order only one charges. The
+// claimed, so that of two requests for one order only one charges, and the
+// copy of the order is claimed, so that the order's expiry waits for the
+// outcome: a charge Stripe took completes the order whatever the time. The
 // errors are ErrNotFound, ErrNotOwner, ErrCancelled, ErrExpired, ErrPaid,
 // ErrPaying, a *Refused, ErrStripeUnavailable, ErrIdempotencyConflict, or
 // the database's. A payment that lands on an order cancelled meanwhile is
@@ -50,21 +53,23 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 	ctx, span := telemetry.Join(ctx, o.TraceParent, "pay order")
 	defer span.End()
 	now := time.Now()
-	switch {
-	case o.UserID != userID:
+	if o.UserID != userID {
 		return nil, ErrNotOwner
-	case o.Status == OrderCancelled:
-		return nil, ErrCancelled
-	case !now.Before(o.ExpiresAt):
-		return nil, ErrExpired
+	}
+	if err := o.unpayable(now); err != nil && !errors.Is(err, ErrPaying) {
+		return nil, err
 	}
 	p := &Payment{ID: bson.NewObjectID(), OrderID: o.ID, Status: StatusCharging, Amount: o.Price, Token: token, ClaimedAt: now}
 	if err := pr.store.claim(ctx, p); err != nil {
 		return nil, err
 	}
-	// From here on Stripe may take the money: its answer is recorded even
-	// when the client stops waiting for it.
+	// From here on the claims are to be released, and Stripe may take the
+	// money: its answer is recorded even when the client stops waiting.
 	ctx = context.WithoutCancel(ctx)
+	if err := pr.store.claimOrder(ctx, p, now); err != nil {
+		// Nothing went to Stripe: the payment goes.
+		return nil, errors.Join(err, pr.store.release(ctx, p))
+	}
 	stripeID, err := pr.stripe.Charge(ctx, p)
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
@@ -74,8 +79,10 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 	case errors.Is(err, ErrIdempotencyConflict):
 		return nil, err // the claim stays: the key's first request may have charged
 	case err != nil:
-		// Stripe took nothing: another card, or the same one later, may pay.
-		if released := pr.store.release(ctx, p); released != nil {
+		// Stripe took nothing: another card, or the same one later, may pay,
+		// unless the order's time ran out meanwhile.
+		var refused *Refused
+		if released := pr.release(ctx, p, errors.As(err, &refused)); released != nil {
 			return nil, errors.Join(err, released) // the sweep asks Stripe again
 		}
 		return nil, err
@@ -88,6 +95,51 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 		return nil, ErrCancelled
 	}
 	return p, nil
+}
+
+// release gives up p, which took nothing (declined: Stripe refused it), and
+// its claim on the order, which it closes if that was its last chance. The
+// order goes first: a payment whose order it no longer holds never reaches
+// Stripe, so the sweep drops it should a crash come in between.
+func (pr *Processor) release(ctx context.Context, p *Payment, declined bool) error {
+	o, err := pr.store.releaseOrder(ctx, p, declined, pr.source, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := pr.store.release(ctx, p); err != nil {
+		return err
+	}
+	if o != nil && o.Closed != "" {
+		logging.FromContext(ctx).Info("order closed unpaid", "order", o.ID.Hex(), "reason", o.Closed)
+		pr.orders.Announce(ctx, o.ID, o.Outbox...)
+	}
+	return nil
+}
+
+// Expire applies the expiry of the order with id: with no payment under
+// way, the order is closed unpaid and OrderUnpaid announces it; with one,
+// the payment's outcome decides (a charge completes the order, a failure
+// closes it). An expiry of an order closed already sends its OrderUnpaid
+// again, the same event, in case the orders domain never took it. An
+// expiry before the order's deadline is ErrNotDue; of an order the domain
+// has no copy of (yet), ErrNotFound.
+func (pr *Processor) Expire(ctx context.Context, id bson.ObjectID) error {
+	o, err := pr.store.expireOrder(ctx, id, pr.source, time.Now())
+	if err != nil {
+		return err
+	}
+	log := logging.FromContext(ctx).With("order", id.Hex())
+	switch {
+	case o.Closed != "" && len(o.Outbox) > 0:
+		pr.orders.Announce(ctx, o.ID, o.Outbox...)
+	case o.Closed != "" && o.Unpaid != nil:
+		return pr.orders.Publish(ctx, o.ID, *o.Unpaid)
+	case o.Status == OrderCancelled:
+		log.Info("order was cancelled; nothing to expire")
+	case !o.Claim.IsZero():
+		log.Info("order expired while a payment holds it; the payment's outcome decides", "payment", o.Claim.Hex())
+	}
+	return nil
 }
 
 // record stores p as paid by stripeID with its ChargeCreated event, and
@@ -192,11 +244,21 @@ func (pr *Processor) Recover(ctx context.Context, lease time.Duration) (int, err
 // whatever failure it meets but a refusal: only Stripe's answer to this key
 // tells whether an earlier attempt took the money.
 func (pr *Processor) retry(ctx context.Context, p *Payment) error {
+	o, err := pr.store.Order(ctx, p.OrderID.Hex())
+	if err != nil {
+		return err
+	}
+	if o.Claim != p.ID {
+		// A crash came after p was stored and before it claimed the order,
+		// or after it gave the order up: it never reached Stripe, or
+		// Stripe refused it.
+		return pr.store.release(ctx, p)
+	}
 	stripeID, err := pr.stripe.Charge(ctx, p)
 	var refused *Refused
 	switch {
 	case errors.As(err, &refused):
-		return pr.store.release(ctx, p)
+		return pr.release(ctx, p, true)
 	case err != nil:
 		return err
 	}
