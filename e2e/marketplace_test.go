@@ -28,6 +28,7 @@ func TestMarketplace(t *testing.T) {
 	t.Run("reserve and release", func(t *testing.T) { reserveAndRelease(t, s) })
 	t.Run("payments", func(t *testing.T) { payments(t, s) })
 	t.Run("one trace per purchase", func(t *testing.T) { purchaseTrace(t, s) })
+	t.Run("declines", func(t *testing.T) { declines(t, s) })
 	t.Run("forged events", func(t *testing.T) { forgedEvents(t, s) })
 	t.Run("load", func(t *testing.T) { loadRun(t, s) })
 }

@@ -54,3 +54,57 @@ func payments(t *testing.T, s *devstacktest.Stack) {
 		t.Errorf("order %+v after the refusals, want it complete", o)
 	}
 }
+
+// declines follows an order through the declined payments it takes: two
+// leave it payable, and another card pays; the third cancels it, its buyer
+// is told so, and its ticket is on sale again.
+func declines(t *testing.T, s *devstacktest.Stack) {
+	seller, buyer := signUp(t, s, "seller"), signUp(t, s, "buyer")
+	declined := func(o order) (int, errorBody) {
+		var body errorBody
+		code := s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": "tok_chargeDeclined"}, &body)
+		return code, body
+	}
+
+	tk := sell(t, s, seller, "Circus", 12)
+	o := placeOrder(t, s, buyer, tk.ID)
+	// Until the payments domain has its copy of the order, the order is not found.
+	eventually(t, "the payments domain knows the order", func() bool {
+		code, _ := declined(o)
+		return code == http.StatusBadRequest
+	})
+	if code, body := declined(o); code != http.StatusBadRequest || body.message() != "Your card was declined." {
+		t.Fatalf("second decline: %d %+v", code, body)
+	}
+	var payment struct{ ID string }
+	if code := s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": "tok_visa"}, &payment); code != http.StatusCreated {
+		t.Fatalf("paying after two declines: %d, want 201", code)
+	}
+	eventually(t, "the order paid after two declines is complete", func() bool {
+		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
+		return o.Status == "complete"
+	})
+
+	tk = sell(t, s, seller, "Rodeo", 14)
+	o = placeOrder(t, s, buyer, tk.ID)
+	eventually(t, "the payments domain knows the order", func() bool {
+		code, _ := declined(o)
+		return code == http.StatusBadRequest
+	})
+	declined(o)
+	code, body := declined(o)
+	if code != http.StatusBadRequest || len(body.Errors) != 2 || body.Errors[0].Message != "Your card was declined." ||
+		body.Errors[1].Message != "The order is cancelled: its payment was declined 3 times" {
+		t.Errorf("third decline: %d %+v, want 400 with Stripe's words and the cancellation", code, body)
+	}
+	eventually(t, "the order declined three times is cancelled", func() bool {
+		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
+		return o.Status == "cancelled"
+	})
+	eventually(t, "its ticket is on sale again", func() bool { return getTicket(t, s, tk.ID).OrderID == "" })
+	var refusal errorBody
+	if code := s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": "tok_visa"}, &refusal); code != http.StatusBadRequest ||
+		refusal.message() != "Cannot pay for a cancelled order" {
+		t.Errorf("paying for the cancelled order: %d %q", code, refusal.message())
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -104,6 +105,9 @@ func problem(ctx context.Context, err error) error {
 		return httpapi.BadRequest("Order has already been paid")
 	case errors.Is(err, payments.ErrPaying):
 		return httpapi.BadRequest("Order is being paid by another request")
+	case errors.As(err, &refused) && errors.Is(err, payments.ErrDeclinedTooOften):
+		return &httpapi.Error{Status: http.StatusBadRequest, Problems: []httpapi.Problem{{Message: refused.Message},
+			{Message: fmt.Sprintf("The order is cancelled: its payment was declined %d times", payments.MaxDeclines)}}}
 	case errors.As(err, &refused):
 		return httpapi.BadRequest(refused.Message)
 	case errors.Is(err, payments.ErrIdempotencyConflict):

@@ -261,6 +261,9 @@ func TestDeclinedCardIsA400AndAnotherCardMayPay(t *testing.T) {
 	if p := fx.payment(t, orderID); p != nil {
 		t.Errorf("a declined card left a payment: %+v", p)
 	}
+	if n := len(fx.sink.Events()); n != 0 {
+		t.Errorf("%d events published after two declines, want the order left payable", n)
+	}
 	created(t, fx.pay(t, buyer, payBody(orderID, "tok_visa")))
 
 	charges := fx.stripe.Requests("/v1/charges")
@@ -275,6 +278,35 @@ func TestDeclinedCardIsA400AndAnotherCardMayPay(t *testing.T) {
 	}
 	if got := len(fx.sink.Wait(t, 1)); got != 1 {
 		t.Errorf("%d charge.created events, want 1", got)
+	}
+}
+
+// TestThirdDeclineCancelsTheOrder: the order's third declined payment is
+// its last: the buyer hears Stripe's words and that the order is cancelled,
+// the order is closed with OrderUnpaid (declined), which has the orders
+// domain cancel it and free its ticket, and no card can pay for it any more.
+// A payment that never reached Stripe is no decline.
+func TestThirdDeclineCancelsTheOrder(t *testing.T) {
+	fx := setup(t, stripetest.Declined("Your card was declined."), nil)
+	buyer := functest.Session(t, "buyer-1", "buyer@example.com")
+	orderID := fx.order(t, "buyer-1", 2000, 15*time.Minute)
+
+	for range payments.MaxDeclines - 1 {
+		refused(t, fx.pay(t, buyer, payBody(orderID, "tok_chargeDeclined")), http.StatusBadRequest, "Your card was declined.")
+	}
+	if n := len(fx.sink.Events()); n != 0 {
+		t.Fatalf("%d events published after %d declines, want the order still payable", n, payments.MaxDeclines-1)
+	}
+	refused(t, fx.pay(t, buyer, payBody(orderID, "tok_chargeDeclined")), http.StatusBadRequest,
+		"Your card was declined.|The order is cancelled: its payment was declined 3 times")
+	e := fx.sink.Wait(t, 1)[0]
+	d, err := events.Decode[events.OrderUnpaid](e)
+	if err != nil || e.Source() != "/functions/charge" || d != (events.OrderUnpaid{OrderID: orderID, Reason: events.UnpaidDeclined}) {
+		t.Errorf("published %s from %s: %s, want the order closed for its declines, from /functions/charge", e.Type(), e.Source(), e.Data())
+	}
+	refused(t, fx.pay(t, buyer, payBody(orderID, "tok_visa")), http.StatusBadRequest, "Cannot pay for a cancelled order")
+	if n := len(fx.stripe.Requests("/v1/charges")); n != payments.MaxDeclines {
+		t.Errorf("%d charges reached Stripe, want %d", n, payments.MaxDeclines)
 	}
 }
 

@@ -15,6 +15,15 @@ import (
 // ErrNotDue is returned for an expiry that came before the order's deadline.
 var ErrNotDue = errors.New("order's deadline has not passed")
 
+// MaxDeclines is how many declined payments an order takes: the last one
+// closes it, and the order is cancelled. Fewer leave it payable with
+// another card.
+const MaxDeclines = 3
+
+// ErrDeclinedTooOften is returned, beside Stripe's refusal, for the payment
+// whose decline closed the order.
+var ErrDeclinedTooOften = fmt.Errorf("order closed after %d declined payments", MaxDeclines)
+
 // absent matches a document without the field.
 var absent = bson.D{{Key: "$exists", Value: false}}
 
@@ -58,8 +67,8 @@ func (o *Order) unpayable(now time.Time) error {
 
 // releaseOrder gives up p's claim on its order after Stripe took nothing
 // (declined tells whether Stripe refused it), and closes the order in the
-// same write when that was its last chance: its deadline has passed, or its
-// expiry came while p held it. It returns the copy as written, or nil when p
+// same write when that was its last chance: its deadline has passed, its
+// expiry came while p held it, or it was the order's last decline. It returns the copy as written, or nil when p
 // held it no more.
 func (s *Store) releaseOrder(ctx context.Context, p *Payment, declined bool, source string, now time.Time) (*Order, error) {
 	for {
@@ -107,6 +116,8 @@ func (o *Order) closing(now time.Time) string {
 	switch {
 	case o.Status == OrderCancelled:
 		return "" // the orders domain cancelled it first
+	case o.Declines >= MaxDeclines:
+		return events.UnpaidDeclined
 	case o.Expired || !now.Before(o.ExpiresAt):
 		return events.UnpaidExpired
 	}

@@ -38,7 +38,8 @@ func NewProcessor(store *Store, stripe *Stripe, pub outbox.Publisher, source str
 // errors are ErrNotFound, ErrNotOwner, ErrCancelled, ErrExpired, ErrPaid,
 // ErrPaying, a *Refused, ErrStripeUnavailable, ErrIdempotencyConflict, or
 // the database's. A payment that lands on an order cancelled meanwhile is
-// refunded, and is ErrCancelled.
+// refunded, and is ErrCancelled. The refusal that is the order's
+// MaxDeclines-th comes with ErrDeclinedTooOften: the order is closed.
 //
 // Only a charge known to have taken nothing (a refusal, a request that never
 // reached Stripe, a 429) releases the claim. When the outcome is unknown
@@ -82,8 +83,12 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 		// Stripe took nothing: another card, or the same one later, may pay,
 		// unless the order's time ran out meanwhile.
 		var refused *Refused
-		if released := pr.release(ctx, p, errors.As(err, &refused)); released != nil {
+		o, released := pr.release(ctx, p, errors.As(err, &refused))
+		if released != nil {
 			return nil, errors.Join(err, released) // the sweep asks Stripe again
+		}
+		if o != nil && o.Closed == events.UnpaidDeclined {
+			return nil, errors.Join(err, ErrDeclinedTooOften)
 		}
 		return nil, err
 	}
@@ -98,22 +103,23 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 }
 
 // release gives up p, which took nothing (declined: Stripe refused it), and
-// its claim on the order, which it closes if that was its last chance. The
-// order goes first: a payment whose order it no longer holds never reaches
-// Stripe, so the sweep drops it should a crash come in between.
-func (pr *Processor) release(ctx context.Context, p *Payment, declined bool) error {
+// its claim on the order, which it closes if that was its last chance, and
+// returns the order as released (nil if p held it no more). The order goes
+// first: a payment whose order it no longer holds never reaches Stripe, so
+// the sweep drops it should a crash come in between.
+func (pr *Processor) release(ctx context.Context, p *Payment, declined bool) (*Order, error) {
 	o, err := pr.store.releaseOrder(ctx, p, declined, pr.source, time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := pr.store.release(ctx, p); err != nil {
-		return err
+		return nil, err
 	}
 	if o != nil && o.Closed != "" {
 		logging.FromContext(ctx).Info("order closed unpaid", "order", o.ID.Hex(), "reason", o.Closed)
 		pr.orders.Announce(ctx, o.ID, o.Outbox...)
 	}
-	return nil
+	return o, nil
 }
 
 // Expire applies the expiry of the order with id: with no payment under
@@ -258,7 +264,8 @@ func (pr *Processor) retry(ctx context.Context, p *Payment) error {
 	var refused *Refused
 	switch {
 	case errors.As(err, &refused):
-		return pr.release(ctx, p, true)
+		_, err = pr.release(ctx, p, true)
+		return err
 	case err != nil:
 		return err
 	}
