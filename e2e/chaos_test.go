@@ -355,6 +355,8 @@ func TestChaosRedis(t *testing.T) {
 			redis.kill(t)
 			err := sleepCtx(ctx, time.Duration(r.IntN(2000))*time.Millisecond)
 			redis.start(t)
+			// The functions' clients notice it back within redisRedial.
+			_ = sleepCtx(ctx, redisRedial)
 			end()
 			if err != nil {
 				return err
@@ -364,6 +366,14 @@ func TestChaosRedis(t *testing.T) {
 	})
 	checkAfter(t, s, res, rec)
 }
+
+// redisRedial is how long after Redis is back a function may still answer
+// 503 for it: once its dials have failed as many times as its pool holds
+// connections, go-redis fails every command at once with the last dial
+// error, and probes with one dial a second until one succeeds. The long
+// run found 20 such 503s just after a restart; the margin is for a
+// loaded machine.
+const redisRedial = 2 * time.Second
 
 // redisNode is a redis-server of a test's own, without persistence: one
 // killed and started again is empty.
