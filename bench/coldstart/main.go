@@ -24,12 +24,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,8 +44,9 @@ func main() {
 	function := flag.String("function", "list-tickets", "the function to start: one whose GET route reads the database")
 	path := flag.String("path", "/api/tickets", "the GET path to poll")
 	against := flag.String("against", "", "also run the function as it was at this git `revision`")
+	otlp := flag.Bool("otlp", false, "run the programs with OTEL_EXPORTER_OTLP_ENDPOINT set to a collector of the bench's own, which takes and drops what it is sent")
 	flag.Parse()
-	if err := run(*runs, *function, *path, *against); err != nil {
+	if err := run(*runs, *function, *path, *against, *otlp); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -54,7 +57,7 @@ type sample struct {
 	idle  int64         // VmRSS in KiB, 1s after the first 200
 }
 
-func run(runs int, function, path, against string) error {
+func run(runs int, function, path, against string, otlp bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "coldstart")
@@ -99,6 +102,15 @@ func run(runs int, function, path, against string) error {
 		programs = []string{function, name, "baseline"}
 	}
 	env := []string{"MONGODB_URI=" + uri, "MONGODB_DATABASE=coldstart", "K_SERVICE=" + function}
+	var exports atomic.Int64
+	if otlp {
+		collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			exports.Add(1)
+		}))
+		defer collector.Close()
+		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+collector.URL)
+	}
 
 	results := map[string][]sample{}
 	for i := -1; i < runs; i++ { // run -1 warms the page cache and the database
@@ -131,6 +143,9 @@ func run(runs int, function, path, against string) error {
 	f, _, _ := summary(results[function])
 	b, _, _ := summary(results["baseline"])
 	fmt.Printf("\nmedian ratio %s / baseline: %.2fx (target: within 2x)\n", function, float64(f[len(f)/2])/float64(b[len(b)/2]))
+	if otlp {
+		fmt.Printf("OTEL_EXPORTER_OTLP_ENDPOINT was set: the collector took %d exports\n", exports.Load())
+	}
 	return nil
 }
 

@@ -151,7 +151,7 @@ spec:
             - name: JWT_KEY
               valueFrom: {secretKeyRef: {name: ticketing, key: jwt-key}}
 `)
-	own := map[string]string{"ORDER_TTL": "2s", "PORT": "1", "UNDECLARED": "x"}
+	own := map[string]string{"ORDER_TTL": "2s", "PORT": "1", "UNDECLARED": "x", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
 	e := environment{
 		secrets:    map[string]string{keyJWT: "jwt", keyStripe: "sk_test_devstack"},
 		stripeBase: "http://127.0.0.1:12111",
@@ -175,6 +175,8 @@ spec:
 		"JWT_KEY":               "jwt",
 		"SESSION_COOKIE_SECURE": "false",
 		"K_SERVICE":             "charge",
+		// OpenTelemetry's exporter settings reach every function.
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
 	} {
 		if got[k] != want {
 			t.Errorf("%s = %q, want %q", k, got[k], want)

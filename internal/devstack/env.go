@@ -83,6 +83,22 @@ func (e environment) of(c manifest.Container, vars ...string) ([]string, error) 
 			env = append(env, v.Name+"="+value)
 		}
 	}
+	// OpenTelemetry's exporter settings reach every function, as an
+	// operator sets them on every Service: `OTEL_EXPORTER_OTLP_ENDPOINT=...
+	// devstack` sends every function's spans and metrics to a collector.
+	for _, name := range otelVariables {
+		if value, ok := e.lookup(name); ok {
+			env = append(env, name+"="+value)
+		}
+	}
 	// exec.Cmd keeps the last of duplicate names.
 	return append(env, vars...), nil
+}
+
+// otelVariables are the variables of package telemetry's exporter.
+var otelVariables = []string{
+	"OTEL_SDK_DISABLED", "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_RESOURCE_ATTRIBUTES",
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+	"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
 }

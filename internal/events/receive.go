@@ -10,6 +10,9 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
@@ -62,13 +65,31 @@ type Receiver struct {
 	keys    *Keys                         // verify events and sign replies; nil for a ping or sink receiver
 	accept  func(cloudevents.Event) error // nil: the event may be handled
 	maxBody int64                         // 0: MaxBodyBytes
+	handled metric.Int64Counter           // events by type and outcome
+}
+
+// handledCounter counts the events a Receiver is given, by type
+// (cloudevents.event_type, "" when it is no valid event) and outcome:
+// applied, duplicate, early, unavailable and failed (which the broker
+// delivers again), permanent, refused (not authenticated) and invalid.
+func handledCounter() metric.Int64Counter {
+	// A no-op counter, OpenTelemetry's, is all an error here can leave.
+	c, _ := otel.Meter(scope).Int64Counter("ticketing.events.handled",
+		metric.WithDescription("Events delivered to a function, by type and outcome"))
+	return c
+}
+
+// count adds one event of eventType with outcome.
+func (rc *Receiver) count(ctx context.Context, eventType, outcome string) {
+	rc.handled.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("cloudevents.event_type", eventType), attribute.String("outcome", outcome)))
 }
 
 // NewReceiver returns a Receiver for h that accepts only events signed with
 // one of keys (KeysFromEnv, read in Start), and signs h's replies. A nil inbox dedupes nothing, for
 // handlers that are idempotent on their own.
 func NewReceiver(keys *Keys, h Handler, inbox Inbox) *Receiver {
-	return &Receiver{handle: h, inbox: inbox, keys: keys, accept: func(e cloudevents.Event) error {
+	return &Receiver{handle: h, inbox: inbox, keys: keys, handled: handledCounter(), accept: func(e cloudevents.Event) error {
 		if keys == nil {
 			return fmt.Errorf("%w: the receiver has no keys", ErrSignature)
 		}
@@ -81,7 +102,7 @@ func NewReceiver(keys *Keys, h Handler, inbox Inbox) *Receiver {
 // it accepts them unsigned, and nothing else: whoever can send one can only
 // make the handler run once more, which must be harmless. h may not reply.
 func NewPingReceiver(h Handler) *Receiver {
-	return &Receiver{handle: h, accept: func(e cloudevents.Event) error {
+	return &Receiver{handle: h, handled: handledCounter(), accept: func(e cloudevents.Event) error {
 		if e.Type() != PingType {
 			return fmt.Errorf("%w: a sweep accepts only %s events, not %s", ErrSignature, PingType, e.Type())
 		}
@@ -99,7 +120,7 @@ const MaxLetterBytes = 4 << 20
 // sink does not take. h acts on nothing it reads: it checks a signature
 // itself before it trusts one. h may not reply.
 func NewSinkReceiver(h Handler) *Receiver {
-	return &Receiver{handle: h, accept: func(cloudevents.Event) error { return nil }, maxBody: MaxLetterBytes}
+	return &Receiver{handle: h, handled: handledCounter(), accept: func(cloudevents.Event) error { return nil }, maxBody: MaxLetterBytes}
 }
 
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -115,10 +136,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &tooBig):
 		log.Warn("event refused: body too large", "limit", limit)
+		rc.count(ctx, "", "invalid")
 		answer(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Event body is larger than %d bytes", limit))
 		return
 	case err != nil:
 		log.Warn("event refused: not a valid CloudEvent", "error", err.Error())
+		rc.count(ctx, "", "invalid")
 		answer(w, http.StatusBadRequest, "Not a valid CloudEvent")
 		return
 	}
@@ -128,6 +151,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// 403 is final for the broker: a forgery is not retried, nor kept
 		// as a dead letter for someone to replay.
 		log.Warn("event refused: it is not authenticated", "error", err.Error(), "remote_addr", r.RemoteAddr)
+		rc.count(ctx, e.Type(), "refused")
 		answer(w, http.StatusForbidden, "Event not authenticated")
 		return
 	}
@@ -136,11 +160,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rc.inbox != nil {
 		seen, err := rc.inbox.Seen(ctx, key)
 		if err != nil {
-			rc.fail(ctx, w, fmt.Errorf("check inbox: %w", err))
+			rc.count(ctx, e.Type(), rc.fail(ctx, w, fmt.Errorf("check inbox: %w", err)))
 			return
 		}
 		if seen {
 			log.Info("duplicate event ignored")
+			rc.count(ctx, e.Type(), "duplicate")
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -151,7 +176,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = rc.sign(reply)
 	}
 	if err != nil {
-		rc.fail(ctx, w, err)
+		rc.count(ctx, e.Type(), rc.fail(ctx, w, err))
 		return
 	}
 	if rc.inbox != nil {
@@ -162,6 +187,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	log.Info("event applied")
+	rc.count(ctx, e.Type(), "applied")
 	if reply == nil {
 		w.WriteHeader(http.StatusOK)
 		return
@@ -181,24 +207,28 @@ func (rc *Receiver) sign(reply *cloudevents.Event) error {
 
 // fail answers err with the status that tells the broker what to do, and
 // a message that names the outcome but not the error, which may say what
-// the function's dependencies are, where, or as whom.
-func (rc *Receiver) fail(ctx context.Context, w http.ResponseWriter, err error) {
+// the function's dependencies are, where, or as whom. It returns the
+// outcome's name.
+func (rc *Receiver) fail(ctx context.Context, w http.ResponseWriter, err error) string {
 	log := logging.FromContext(ctx)
 	var perm permanentError
 	switch {
 	case errors.Is(err, ErrEarly):
 		log.Info("event arrived early; asking the broker to retry", "error", err.Error())
 		answer(w, http.StatusConflict, "Event arrived before the version it follows")
+		return "early"
 	case errors.As(err, &perm):
 		log.Error("dropping event that can never be processed", "error", err.Error())
 		answer(w, http.StatusBadRequest, "Event can never be processed")
+		return "permanent"
 	case httpapi.Unavailable(err):
 		log.Warn("dependency unavailable; asking the broker to retry", "error", err.Error())
 		answer(w, http.StatusServiceUnavailable, "Service unavailable, please try again")
-	default:
-		log.Error("event failed", "error", err.Error())
-		answer(w, http.StatusInternalServerError, "Something went wrong")
+		return "unavailable"
 	}
+	log.Error("event failed", "error", err.Error())
+	answer(w, http.StatusInternalServerError, "Something went wrong")
+	return "failed"
 }
 
 // answer writes a status with a message in the error shape of API.md.

@@ -70,7 +70,7 @@ func (s *syncBuffer) traceIDs(t *testing.T, id string) []string {
 // its own; the events a handler decides are in the same trace again. The
 // trace context travels outside the signature, which still verifies.
 func TestEventsContinueTheTraceThatDecidedThem(t *testing.T) {
-	tel := telemetry.Start()
+	tel := telemetry.Start(config.FromMap(nil), "test", slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 
 	var mu sync.Mutex

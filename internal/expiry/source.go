@@ -11,6 +11,9 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
@@ -57,11 +60,20 @@ func (s *Source) Run(ctx context.Context) error {
 	if s.Deadlines == nil || s.Publisher == nil {
 		return errors.New("expiry source: Deadlines and Publisher are required")
 	}
+	// How late each expiry is published (its path: notification or
+	// sweep), the figure bench/expiry.md measures, for an operator.
+	lateness, err := otel.Meter(scope).Float64Histogram("ticketing.expiry.lateness", metric.WithUnit("s"),
+		metric.WithDescription("How long after its deadline an order's expiry was published"),
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+	if err != nil {
+		return fmt.Errorf("expiry source: %w", err)
+	}
 	r := &run{
-		Source: s,
-		log:    logging.FromContext(ctx),
-		sweep:  make(chan struct{}, 1),
-		slots:  make(chan struct{}, s.workers()),
+		Source:   s,
+		log:      logging.FromContext(ctx),
+		sweep:    make(chan struct{}, 1),
+		slots:    make(chan struct{}, s.workers()),
+		lateness: lateness,
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.sweepLoop(ctx) })
@@ -91,7 +103,11 @@ type run struct {
 	sweep    chan struct{} // asks for a sweep now
 	slots    chan struct{} // bounds the notifications being emitted
 	inFlight sync.WaitGroup
+	lateness metric.Float64Histogram
 }
+
+// scope names this package's metrics.
+const scope = "github.com/ticketing-on-knative/ticketing/internal/expiry"
 
 // listen turns expired-key notifications into expiries until ctx ends.
 // go-redis reconnects and resubscribes after a connection loss, and announces
@@ -269,8 +285,10 @@ func (r *run) emit(ctx context.Context, c claim, path string) error {
 		// consumers recognise, when its lease ends.
 		return fmt.Errorf("expire order %s: event accepted but entry kept: %w", c.orderID, err)
 	}
+	late := time.Since(c.expiresAt)
+	r.lateness.Record(ctx, late.Seconds(), metric.WithAttributes(attribute.String("path", path)))
 	r.log.Info("order expired", "order_id", c.orderID, "expires_at", jsontime.Of(c.expiresAt).Format(jsontime.Layout),
-		"late_ms", time.Since(c.expiresAt).Milliseconds(), "path", path)
+		"late_ms", late.Milliseconds(), "path", path)
 	return nil
 }
 

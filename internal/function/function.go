@@ -76,7 +76,7 @@ func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs
 	ctx = logging.WithLogger(ctx, log)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	tel := telemetry.Start()
+	tel := telemetry.Start(cfg, name, log)
 	// Start runs even when the runtime's own variables are wrong, so that one
 	// message lists every problem of the configuration.
 	err := f.Start(ctx, cfg)

@@ -18,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
@@ -179,7 +183,7 @@ func TestPanicIsA500AndTheProcessLives(t *testing.T) {
 func TestRequestLogsNameItsTrace(t *testing.T) {
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	traceparent := "00-" + traceID + "-00f067aa0ba902b7-01"
-	tel := telemetry.Start()
+	tel := telemetry.Start(config.FromMap(nil), "test", slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	for _, c := range []struct {
 		name   string
@@ -220,7 +224,7 @@ func TestRequestLogsNameItsTrace(t *testing.T) {
 // traceparent of what it publishes; the lines before name its own trace.
 func TestJoinedTraceNamesTheRestOfTheRequest(t *testing.T) {
 	const own, order = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
-	tel := telemetry.Start()
+	tel := telemetry.Start(config.FromMap(nil), "test", slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	var published string
 	joining := handlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -270,3 +274,39 @@ type hello struct{}
 func (hello) Start(context.Context, *config.Env) error      { return nil }
 func (hello) Handle(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "hello") }
 func (hello) Stop(context.Context) error                    { return nil }
+
+// TestRequestsAreCountedByRouteAndStatus: otelhttp's
+// http.server.request.duration, whose count is the requests, names the
+// function's route and each answer's status; a path of no route counts
+// under none.
+func TestRequestsAreCountedByRouteAndStatus(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	otel.SetMeterProvider(mp)
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	h := function.Handler("GET /hello/{name}", hello{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	for _, path := range []string{"/hello/ada", "/hello/grace", "/elsewhere"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "http.server.request.duration" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+				route, _ := dp.Attributes.Value("http.route")
+				status, _ := dp.Attributes.Value("http.response.status_code")
+				got[fmt.Sprint(route.AsString(), " ", status.AsInt64())] += dp.Count
+			}
+		}
+	}
+	if want := map[string]uint64{"/hello/{name} 200": 2, " 404": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests by route and status %v, want %v", got, want)
+	}
+}

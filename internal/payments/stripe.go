@@ -13,6 +13,9 @@ import (
 	"github.com/stripe/stripe-go/v76/charge"
 	"github.com/stripe/stripe-go/v76/paymentintent"
 	"github.com/stripe/stripe-go/v76/refund"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 )
@@ -51,9 +54,10 @@ func (r *Refused) Error() string { return "stripe refused the payment: " + r.Mes
 
 // Stripe charges and refunds payments through Stripe's API.
 type Stripe struct {
-	charges *charge.Client
-	intents *paymentintent.Client
-	refunds *refund.Client
+	charges  *charge.Client
+	intents  *paymentintent.Client
+	refunds  *refund.Client
+	outcomes metric.Int64Counter // of the charges asked of Stripe
 }
 
 // StripeFromEnv returns a Stripe client with the secret key $STRIPE_KEY,
@@ -81,12 +85,19 @@ func NewStripe(key, baseURL string, timeout time.Duration) *Stripe {
 	// The three clients this domain uses, not client.API, which links every
 	// resource of Stripe's API into the binary.
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
+	// A no-op counter, OpenTelemetry's, is all an error here can leave.
+	outcomes, _ := otel.Meter(scope).Int64Counter("ticketing.charges",
+		metric.WithDescription("Charges asked of Stripe, by outcome: succeeded, declined, unknown (the sweep asks again), unavailable, conflict"))
 	return &Stripe{
-		charges: &charge.Client{B: backend, Key: key},
-		intents: &paymentintent.Client{B: backend, Key: key},
-		refunds: &refund.Client{B: backend, Key: key},
+		charges:  &charge.Client{B: backend, Key: key},
+		intents:  &paymentintent.Client{B: backend, Key: key},
+		refunds:  &refund.Client{B: backend, Key: key},
+		outcomes: outcomes,
 	}
 }
+
+// scope names this package's metrics.
+const scope = "github.com/ticketing-on-knative/ticketing/internal/payments"
 
 // Charge takes p's amount in US cents: a card token (tok_...) through a
 // Charge, as the existing clients send it, or a PaymentMethod (pm_...)
@@ -97,6 +108,30 @@ func NewStripe(key, baseURL string, timeout time.Duration) *Stripe {
 // is p's own: asked again for the same p, Stripe gets byte for byte the same
 // request and answers as it did the first time instead of charging twice.
 func (s *Stripe) Charge(ctx context.Context, p *Payment) (string, error) {
+	id, err := s.charge(ctx, p)
+	s.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", chargeOutcome(err))))
+	return id, err
+}
+
+// chargeOutcome names what a charge's error says of it.
+func chargeOutcome(err error) string {
+	var refused *Refused
+	switch {
+	case err == nil:
+		return "succeeded"
+	case errors.As(err, &refused):
+		return "declined"
+	case errors.Is(err, ErrUnknownOutcome):
+		return "unknown"
+	case errors.Is(err, ErrIdempotencyConflict):
+		return "conflict"
+	case errors.Is(err, ErrStripeUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}
+
+func (s *Stripe) charge(ctx context.Context, p *Payment) (string, error) {
 	params := stripe.Params{Context: ctx, IdempotencyKey: stripe.String(chargeKey(p))}
 	amount, currency := stripe.Int64(int64(p.Amount)), stripe.String(string(stripe.CurrencyUSD))
 	metadata := map[string]string{"orderId": p.OrderID.Hex(), "paymentId": p.ID.Hex()}

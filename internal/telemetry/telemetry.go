@@ -1,50 +1,83 @@
-// Package telemetry gives a function OpenTelemetry traces. A request or an
-// event continues the W3C trace context it arrives with, the events it
-// publishes carry that context on (package events), and every log line
-// written on its behalf names the trace (package function).
+// Package telemetry gives a function OpenTelemetry traces and metrics. A
+// request or an event continues the W3C trace context it arrives with, the
+// events it publishes carry that context on (package events), and every log
+// line written on its behalf names the trace (package function).
 //
-// Spans do not leave the process yet: the SDK's OTLP exporters would add
-// 8.5 MB to every function's binary and about 6 MiB to its idle memory
+// Spans and metrics leave the process only when OpenTelemetry's standard
+// OTEL_EXPORTER_OTLP_ENDPOINT (or its _TRACES_ and _METRICS_ variants) names
+// a collector: then they go there over OTLP/HTTP in JSON, with an exporter
+// of this package's own (otlp.go), because the SDK's OTLP exporters would
+// add 8.5 MB to every function's binary and about 6 MiB to its idle memory
 // whether or not they export (bench/coldstart.md), which scale to zero pays
-// on every cold start.
+// on every cold start. Without it, the meter provider stays OpenTelemetry's
+// no-op one and the instruments cost nothing.
 package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 )
 
 // Telemetry is what Start set up, for Shutdown.
 type Telemetry struct {
 	tp *sdktrace.TracerProvider
+	mp *sdkmetric.MeterProvider // nil: metrics are not exported
 }
 
-// Start makes the tracer provider of the function and
-// installs it, with Propagator, as OpenTelemetry's global ones, which
-// otelhttp and the events package use: a process runs one function, and
-// Start is called once, from function.Main.
+// Start makes the tracer provider of the function named service, and its
+// meter provider when metrics are exported, and installs them, with
+// Propagator, as OpenTelemetry's global ones, which otelhttp, the events
+// package and the instruments of the domains use: a process runs one
+// function, and Start is called once, from function.Main. A malformed
+// OTEL_* variable is recorded in cfg; errors of the exporters are logged
+// to log.
 //
-// It is the SDK's provider although nothing is exported: the no-op one
-// would give a request that arrives without a trace context no trace id to
-// log and to hand on to the events it emits.
-func Start() *Telemetry {
+// The tracer provider is the SDK's even when nothing is exported: the
+// no-op one would give a request that arrives without a trace context no
+// trace id to log and to hand on to the events it emits.
+func Start(cfg *config.Env, service string, log *slog.Logger) *Telemetry {
 	otel.SetTextMapPropagator(Propagator())
-	tp := sdktrace.NewTracerProvider()
-	otel.SetTracerProvider(tp)
-	return &Telemetry{tp: tp}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("telemetry not exported", "error", err.Error())
+	}))
+	export := exportFromEnv(cfg)
+	res := resource.NewSchemaless(attribute.String("service.name", cfg.String("OTEL_SERVICE_NAME", service)))
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if export.traces != nil {
+		opts = append(opts, sdktrace.WithBatcher(&spanExporter{endpoint: *export.traces}))
+	}
+	t := &Telemetry{tp: sdktrace.NewTracerProvider(opts...)}
+	otel.SetTracerProvider(t.tp)
+	if export.metrics != nil {
+		reader := sdkmetric.NewPeriodicReader(&metricExporter{endpoint: *export.metrics}, sdkmetric.WithInterval(export.interval))
+		t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(reader))
+		otel.SetMeterProvider(t.mp)
+	}
+	return t
 }
 
-// Shutdown stops the provider. A function scaled to zero exits right after.
+// Shutdown sends what is left to export and stops the providers. A
+// function scaled to zero exits right after.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
-	if err := t.tp.Shutdown(ctx); err != nil {
+	err := t.tp.Shutdown(ctx)
+	if t.mp != nil {
+		err = errors.Join(err, t.mp.Shutdown(ctx))
+	}
+	if err != nil {
 		return fmt.Errorf("telemetry: shutdown: %w", err)
 	}
 	return nil
