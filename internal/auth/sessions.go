@@ -1,11 +1,14 @@
 // Package auth issues and checks sessions: HS256 JWTs carried in the
-// `session` cookie or an `Authorization: Bearer` header, revocable by `jti`.
+// `session` cookie or an `Authorization: Bearer` header, revocable one by
+// one (by `jti`) or all of an account's at once (a valid-after time), with
+// the revocations recorded in MongoDB and read from Redis.
 package auth
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
+	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
@@ -57,10 +61,15 @@ func (c Claims) GetIssuedAt() (*jwt.NumericDate, error) {
 	return &jwt.NumericDate{Time: c.IssuedAt.Time}, nil
 }
 
-// Revocations is the list of revoked token ids, shared by every function.
+// Revocations are the sessions refused before they expire, shared by
+// every function: tokens revoked by id, and each account's valid-after time.
 type Revocations interface {
+	// Revoke refuses the token jti until until, its expiry.
 	Revoke(ctx context.Context, jti string, until time.Time) error
-	Revoked(ctx context.Context, jti string) (bool, error)
+	// RevokeBefore refuses the tokens of user issued before at, until until.
+	RevokeBefore(ctx context.Context, user string, at, until time.Time) error
+	// Refused reports whether c was revoked either way.
+	Refused(ctx context.Context, c *Claims) (bool, error)
 }
 
 // Config is what sessions need from the environment.
@@ -147,11 +156,11 @@ func (s *Sessions) Current(ctx context.Context, r *http.Request) (*Claims, error
 	if c.ID == "" || c.RegisteredClaims.ID == "" {
 		return nil, nil
 	}
-	revoked, err := s.revoked.Revoked(ctx, c.RegisteredClaims.ID)
+	refused, err := s.revoked.Refused(ctx, &c)
 	if err != nil {
 		return nil, fmt.Errorf("check session %s: %w", c.RegisteredClaims.ID, err)
 	}
-	if revoked {
+	if refused {
 		return nil, nil
 	}
 	return &c, nil
@@ -171,6 +180,21 @@ func (s *Sessions) Revoke(ctx context.Context, c *Claims) error {
 	if err := s.revoked.Revoke(ctx, c.RegisteredClaims.ID, c.ExpiresAt.Time); err != nil {
 		return fmt.Errorf("revoke session %s: %w", c.RegisteredClaims.ID, err)
 	}
+	return nil
+}
+
+// EndAll ends every session of the user issued until now. It returns once
+// the millisecond of its valid-after time has passed, so that a session
+// issued afterwards (Begin) lives: iat is kept to the millisecond.
+func (s *Sessions) EndAll(ctx context.Context, user string) error {
+	// The next millisecond, since a token issued earlier in this one has
+	// the same iat.
+	at := s.now().Truncate(time.Millisecond).Add(time.Millisecond)
+	// A token issued before at expires before at+TTL: then nothing is left to refuse.
+	if err := s.revoked.RevokeBefore(ctx, user, at, at.Add(s.cfg.TTL)); err != nil {
+		return fmt.Errorf("end the sessions of user %s: %w", user, err)
+	}
+	time.Sleep(time.Until(at))
 	return nil
 }
 
@@ -212,27 +236,36 @@ func tokenOf(r *http.Request) string {
 	return ""
 }
 
-// Open reads the session configuration from cfg and connects the revocation
-// list in Redis ($REDIS_URL); problems are recorded in cfg. Close releases
-// the connection.
+// Open reads the session configuration from cfg and connects the
+// revocations: in Redis ($REDIS_URL), and in MongoDB ($MONGODB_URI), in the
+// platform database $SESSIONS_DATABASE; problems are recorded in cfg. Close
+// releases the connections.
 func Open(cfg *config.Env) *Sessions {
-	c := ConfigFromEnv(cfg)
 	rdb := redisdb.Open(cfg)
-	if rdb == nil {
+	s := OpenWith(cfg, rdb)
+	if s == nil {
 		return nil
 	}
-	s := NewSessions(c, NewRedisRevocations(rdb))
-	s.close = rdb.Close
+	closeMongo := s.close
+	s.close = func() error { return errors.Join(closeMongo(), rdb.Close()) }
 	return s
 }
 
 // OpenWith is Open for a function that uses Redis for more than sessions: the
 // sessions share rdb, and closing them leaves it open.
 func OpenWith(cfg *config.Env, rdb *redis.Client) *Sessions {
-	return NewSessions(ConfigFromEnv(cfg), NewRedisRevocations(rdb))
+	c := ConfigFromEnv(cfg)
+	client := mongodb.Connect(cfg)
+	db := cfg.String("SESSIONS_DATABASE", "sessions")
+	if rdb == nil || client == nil {
+		return nil
+	}
+	s := NewSessions(c, NewStore(rdb, client.Database(db), c.TTL))
+	s.close = func() error { return mongodb.Close(context.Background(), client) }
+	return s
 }
 
-// Close releases the revocation list's connection.
+// Close releases the connections Open made.
 func (s *Sessions) Close() error {
 	if s == nil || s.close == nil {
 		return nil

@@ -23,11 +23,21 @@ import (
 // the request that needs it. Timeouts are short, so a database that is down
 // becomes a 503 in seconds rather than a hung request.
 func Open(cfg *config.Env, name string) (*mongo.Client, *mongo.Database) {
-	uri := cfg.Require("MONGODB_URI")
+	client := Connect(cfg)
 	dbName := cfg.String("MONGODB_DATABASE", name)
+	if client == nil {
+		return nil, nil
+	}
+	return client, client.Database(dbName)
+}
+
+// Connect returns a client for $MONGODB_URI, as Open does, for a package
+// that names its database itself (the sessions' platform database).
+func Connect(cfg *config.Env) *mongo.Client {
+	uri := cfg.Require("MONGODB_URI")
 	timeout := cfg.Duration("MONGODB_TIMEOUT", 5*time.Second)
 	if uri == "" {
-		return nil, nil
+		return nil
 	}
 	opts := options.Client().ApplyURI(uri).
 		SetAppName(cfg.String("K_SERVICE", "ticketing")).
@@ -37,9 +47,9 @@ func Open(cfg *config.Env, name string) (*mongo.Client, *mongo.Database) {
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		cfg.Invalid("MONGODB_URI", err)
-		return nil, nil
+		return nil
 	}
-	return client, client.Database(dbName)
+	return client
 }
 
 // Close disconnects client, which may be nil.

@@ -46,13 +46,16 @@ const EventKey = "functest-event-signing-key-0123456789"
 // vars.
 func Env(t testing.TB, vars map[string]string) map[string]string {
 	t.Helper()
+	name := "t_" + testenv.Name()
 	env := map[string]string{
 		"MONGODB_URI":      testenv.MongoURI(t),
-		"MONGODB_DATABASE": "t_" + testenv.Name(),
-		"REDIS_URL":        testenv.RedisURL(t),
-		"JWT_KEY":          JWTKey,
-		"K_SERVICE":        "test",
-		"PASSWORD_COST":    "4",
+		"MONGODB_DATABASE": name,
+		// The sessions' platform database, of the test's own too.
+		"SESSIONS_DATABASE": name + "_sessions",
+		"REDIS_URL":         testenv.RedisURL(t),
+		"JWT_KEY":           JWTKey,
+		"K_SERVICE":         "test",
+		"PASSWORD_COST":     "4",
 		// Tests share the Redis and all come from 127.0.0.1: each counts
 		// its own attempts.
 		"RATE_LIMIT_KEY_PREFIX": "t_" + testenv.Name(),
