@@ -23,7 +23,8 @@ import (
 // Function changes the signed-in user's email, password, or both, given
 // the current password, and announces it with ticketing.user.updated. A
 // wrong current password counts as a failed sign-in of the account, so a
-// stolen session cannot guess it faster than sign-in can.
+// stolen session cannot guess it faster than sign-in can; a new password
+// ends every other session of the account.
 type Function struct {
 	mongo      *mongo.Client
 	redis      *redis.Client
@@ -67,7 +68,8 @@ type input struct {
 }
 
 // Handle serves PATCH /api/users/currentuser. The answer carries a new
-// session (cookie and token) so that the session names the new email.
+// session (cookie and token) so that the session names the new email, and
+// outlives the ones a new password ended.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	session, err := f.sessions.Require(r.Context(), r)
 	if err != nil {
@@ -94,7 +96,8 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 
 // update validates in, checks the current password and applies the change,
 // reading the user again when a concurrent change wins; an empty change
-// reads the user and changes nothing.
+// reads the user and changes nothing. A new password ends the account's
+// sessions issued until then.
 func (f *Function) update(ctx context.Context, id string, in input) (*users.User, error) {
 	current := users.Password(in.CurrentPassword)
 	var change users.Change
@@ -130,6 +133,9 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 			if change.Hash, err = auth.HashPassword(password, f.cost); err != nil {
 				return nil, err
 			}
+			if err := f.endSessions(ctx, u, change.Email); err != nil {
+				return nil, err
+			}
 		}
 		updated, err := f.users.Update(ctx, u, change, events.Source("update-user"), time.Now())
 		switch {
@@ -141,8 +147,31 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 			return nil, err
 		}
 		f.outbox.Announce(ctx, updated.ID, updated.Outbox...)
+		if in.Password != nil {
+			// Again, for the sessions signed in with the old password
+			// while the change was written.
+			if err := f.sessions.EndAll(ctx, id); err != nil {
+				return nil, err
+			}
+		}
 		return updated, nil
 	}
+}
+
+// endSessions ends the sessions of u before its password changes, so that a
+// crash after the change cannot leave them alive; a change that is bound to
+// fail (an email another account has) ends none.
+func (f *Function) endSessions(ctx context.Context, u *users.User, email string) error {
+	if email != "" && email != u.Email {
+		other, err := f.users.ByEmail(ctx, email)
+		if err != nil && !errors.Is(err, users.ErrNotFound) {
+			return err
+		}
+		if other != nil {
+			return httpapi.BadRequest("Email in use")
+		}
+	}
+	return f.sessions.EndAll(ctx, u.ID.Hex())
 }
 
 // checkPassword answers the same 400 Invalid credentials as sign-in when

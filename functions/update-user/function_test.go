@@ -14,9 +14,10 @@ import (
 )
 
 type fixture struct {
-	url   string
-	sink  *functest.Sink
-	store *users.Store
+	url      string
+	sink     *functest.Sink
+	store    *users.Store
+	sessions *auth.Sessions
 }
 
 func setup(t *testing.T) fixture {
@@ -24,7 +25,7 @@ func setup(t *testing.T) fixture {
 	sink := functest.NewSink(t)
 	env := functest.Env(t, map[string]string{"K_SINK": sink.URL})
 	url := functest.Start(t, "PATCH /api/users/currentuser", New(), env) + "/api/users/currentuser"
-	return fixture{url: url, sink: sink, store: users.NewStore(functest.Database(t, env))}
+	return fixture{url: url, sink: sink, store: users.NewStore(functest.Database(t, env)), sessions: functest.Sessions(t, env)}
 }
 
 func (fx fixture) user(t *testing.T, email string) (*users.User, string) {
@@ -84,6 +85,59 @@ func TestUpdateUserChangesEmailAndPassword(t *testing.T) {
 		if p.Type == events.TypeUserUpdated {
 			t.Errorf("published event still pending: %+v", p)
 		}
+	}
+}
+
+// valid reports whether token is a session every function takes.
+func (fx fixture) valid(t *testing.T, token string) bool {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	c, err := fx.sessions.Current(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c != nil
+}
+
+// TestUpdateUserNewPasswordEndsTheOtherSessions: a new password ends every
+// session of the account, the one that changed it too, and the answer's
+// session lives; a new email alone ends none, nor does a password change
+// refused for an email in use.
+func TestUpdateUserNewPasswordEndsTheOtherSessions(t *testing.T) {
+	fx := setup(t)
+	u, changer := fx.user(t, "hedy@example.com")
+	other := functest.Session(t, u.ID.Hex(), u.Email)
+
+	res := fx.patch(t, changer, `{"password":"frequency","currentPassword":"secret"}`)
+	if res.Status != http.StatusOK {
+		t.Fatalf("status %d, body %s", res.Status, res.Body)
+	}
+	var body users.SignedIn
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if fx.valid(t, changer) || fx.valid(t, other) {
+		t.Error("a session issued before the password changed is still taken")
+	}
+	if !fx.valid(t, body.Token) {
+		t.Error("the session the change answered with is refused")
+	}
+
+	v, changer := fx.user(t, "mary@example.com")
+	other = functest.Session(t, v.ID.Hex(), v.Email)
+	if res := fx.patch(t, changer, `{"email":"mary.new@example.com","currentPassword":"secret"}`); res.Status != http.StatusOK {
+		t.Fatalf("change the email: status %d, body %s", res.Status, res.Body)
+	}
+	if !fx.valid(t, other) {
+		t.Error("a new email alone ended another session")
+	}
+	res = fx.patch(t, other, `{"email":"hedy@example.com","password":"another","currentPassword":"secret"}`)
+	if res.Status != http.StatusBadRequest || !strings.Contains(res.Body, "Email in use") {
+		t.Fatalf("a new password with an email in use: status %d, body %s", res.Status, res.Body)
+	}
+	if !fx.valid(t, other) {
+		t.Error("a refused change ended the session")
 	}
 }
 
