@@ -7,6 +7,8 @@
 //	devstack [flags]                run the system (subcommand up, the default)
 //	devstack deps --env-file FILE   run only MongoDB, Redis and stripe-mock, for the tests
 //	devstack reset [flags]          delete the state of the runs with these flags
+//	devstack status [--data DIR]    each function of a running devstack: its
+//	                                state, cold starts and when it last woke
 //	devstack deadletters [flags] list [-all] [-json]
 //	devstack deadletters [flags] replay KEY... | -all
 //	                                list or replay what a running devstack's
@@ -77,6 +79,7 @@ func commands() []command {
 		{"reset", "delete the data folder and, with RABBITMQ_URL, the broker's queues on RabbitMQ", reset},
 		{"deadletters", "list [-all] [-json], or replay KEY... | -all, the dead letters of a running devstack", deadLetters},
 		{"trace", "ID: the path of a trace (or of the traces an order id's lines are in) across the functions", traceCmd},
+		{"status", "each function of a running devstack: its state, cold starts, when it last woke", status},
 	}
 }
 
@@ -240,6 +243,24 @@ func reset(ctx context.Context, args []string, env *config.Env, stdout, stderr i
 	}
 	o.Log = newConsole(stderr, env).Logger()
 	return devstack.Reset(*o)
+}
+
+func status(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
+	root, err := devstack.FindRoot(".")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("devstack status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var data string
+	dataFlag(fs, &data, env, root, "the data `folder` of the running devstack")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return devstack.PrintStatus(data, stdout)
 }
 
 func deadLetters(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
 // Function cancels one of the signed-in user's orders, which frees its
@@ -29,6 +30,7 @@ type Function struct {
 	redis     *redis.Client
 	orders    *orders.Store
 	outbox    *outbox.Outbox
+	sweep     sweeps.Sweep
 	sessions  *auth.Sessions
 	deadlines *expiry.Deadlines
 }
@@ -46,11 +48,12 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	publisher := events.PublisherFromEnv(cfg)
 	prefix := expiry.KeyPrefix(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "orders")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo, f.redis = client, rdb
-	f.sessions = sessions
+	f.sessions, f.sweep = sessions, sweep
 	f.deadlines = expiry.NewDeadlines(rdb, prefix)
 	f.orders = orders.NewStore(db)
 	f.outbox = f.orders.Outbox(publisher)
@@ -67,6 +70,9 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, err := f.orders.Owned(ctx, r.PathValue("id"), session.ID)
+	if err == nil {
+		err = f.sweep.Expect(ctx)
+	}
 	if err == nil {
 		o, err = f.orders.Cancel(ctx, o.ID.Hex(), events.Source("cancel-order"), time.Now())
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -19,12 +20,14 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // Function charges the signed-in user's order with Stripe, once, and
 // announces the payment with ticketing.charge.created.
 type Function struct {
 	mongo    *mongo.Client
+	redis    *redis.Client
 	sessions *auth.Sessions
 	payments *payments.Processor
 }
@@ -36,16 +39,18 @@ func New() *Function { return &Function{} }
 // of the events an earlier instance may have left unpublished.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "payments")
-	sessions := auth.Open(cfg)
+	rdb := redisdb.Open(cfg)
+	sessions := auth.OpenWith(cfg, rdb)
 	publisher := events.PublisherFromEnv(cfg)
 	stripe := payments.StripeFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "payments")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo, f.sessions = client, sessions
+	f.mongo, f.redis, f.sessions = client, rdb, sessions
 	store := payments.NewStore(db)
-	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source("charge"))
+	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source("charge")).Scheduling(sweep)
 	store.Outbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
 	store.OrdersOutbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
@@ -123,5 +128,5 @@ func problem(ctx context.Context, err error) error {
 
 // Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close(), f.redis.Close())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
 // Function orders a ticket for the signed-in user, if no live order holds
@@ -29,6 +30,7 @@ type Function struct {
 	redis     *redis.Client
 	orders    *orders.Store
 	outbox    *outbox.Outbox
+	sweep     sweeps.Sweep
 	sessions  *auth.Sessions
 	deadlines *expiry.Deadlines
 	ttl       time.Duration
@@ -50,11 +52,12 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.ttl = cfg.Duration("ORDER_TTL", 15*time.Minute)
 	f.maxOpen = cfg.Int("OPEN_ORDERS_LIMIT", 10)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "orders")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo, f.redis = client, rdb
-	f.sessions = sessions
+	f.sessions, f.sweep = sessions, sweep
 	f.deadlines = expiry.NewDeadlines(rdb, prefix)
 	f.orders = orders.NewStore(db)
 	f.outbox = f.orders.Outbox(publisher)
@@ -90,6 +93,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	o := orders.New(session.ID, t, now.Add(f.ttl), now)
+	if err := f.sweep.Expect(r.Context()); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
 	err = f.orders.CreateWithin(r.Context(), o, f.maxOpen, f.deadlines, events.Source("create-order"))
 	switch {
 	case errors.Is(err, orders.ErrTooManyOpen):

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
@@ -16,6 +17,8 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
 // Function cancels an order that the payments domain closed unpaid (its
@@ -24,8 +27,10 @@ import (
 // with ticketing.order.cancelled, which frees the ticket.
 type Function struct {
 	mongo    *mongo.Client
+	redis    *redis.Client
 	orders   *orders.Store
 	outbox   *outbox.Outbox
+	sweep    sweeps.Sweep
 	receiver *events.Receiver
 }
 
@@ -35,13 +40,15 @@ func New() *Function { return &Function{} }
 // Start reads the configuration and opens the clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "orders")
+	rdb := redisdb.Open(cfg)
 	publisher := events.PublisherFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "orders")
 	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo = client
+	f.mongo, f.redis, f.sweep = client, rdb, sweep
 	f.orders = orders.NewStore(db)
 	f.outbox = f.orders.Outbox(publisher)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
@@ -61,6 +68,9 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 		return nil, events.Permanent(fmt.Errorf("event %s: reason %q", e.ID(), unpaid.Reason))
 	}
 	log := logging.FromContext(ctx).With("order", unpaid.OrderID, "reason", unpaid.Reason)
+	if err := f.sweep.Expect(ctx); err != nil {
+		return nil, err
+	}
 	o, err := f.orders.CancelUnpaid(ctx, unpaid.OrderID, unpaid.Reason, events.Source("expire-order"), time.Now())
 	switch {
 	case errors.Is(err, orders.ErrComplete):
@@ -82,4 +92,6 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
+func (f *Function) Stop(ctx context.Context) error {
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // Function applies an order's expiry to the payments domain's copy of it,
@@ -26,6 +28,7 @@ import (
 // payment accepted in time is never undone by the deadline.
 type Function struct {
 	mongo    *mongo.Client
+	redis    *redis.Client
 	payments *payments.Processor
 	receiver *events.Receiver
 }
@@ -37,16 +40,18 @@ func New() *Function { return &Function{} }
 // of the events an earlier instance may have left unpublished.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "payments")
+	rdb := redisdb.Open(cfg)
 	publisher := events.PublisherFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "payments")
 	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo = client
+	f.mongo, f.redis = client, rdb
 	store := payments.NewStore(db)
 	// It never calls Stripe: an expiry takes no money and gives none back.
-	f.payments = payments.NewProcessor(store, nil, publisher, events.Source("expire-payment"))
+	f.payments = payments.NewProcessor(store, nil, publisher, events.Source("expire-payment")).Scheduling(sweep)
 	store.OrdersOutbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
 	// No inbox: expiring is idempotent, and the orders sweep's repeated
 	// expiry of an order still open must send its OrderUnpaid again.
@@ -82,5 +87,7 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 	return nil, err
 }
 
-// Stop closes the database client.
-func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
+// Stop closes the clients.
+func (f *Function) Stop(ctx context.Context) error {
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
+}

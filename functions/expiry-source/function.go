@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,12 +15,15 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
-// Function runs an expiry.Source from Start until the process is told to
-// stop. Its configuration: REDIS_URL and K_SINK (set by the ContainerSource)
-// required; EXPIRY_SWEEP_INTERVAL (default 2s) and EXPIRY_KEY_PREFIX (default
-// "ticketing", as create-order's) optional.
+// Function runs an expiry.Source and a sweeps.Source from Start until the
+// process is told to stop: the expiries of orders, and the sweeps of the
+// domains' outboxes when they come due. Its configuration: REDIS_URL and
+// K_SINK (set by the ContainerSource) required; EXPIRY_SWEEP_INTERVAL
+// (default 2s: how often both schedules are read) and EXPIRY_KEY_PREFIX
+// (default "ticketing", as the functions' that write them) optional.
 type Function struct {
 	rdb     *redis.Client
 	stopped chan struct{} // closed when the source has returned
@@ -32,21 +36,24 @@ func New() *Function { return &Function{} }
 // runs until ctx ends, on SIGTERM.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.rdb = redisdb.Open(cfg)
-	source := &expiry.Source{
-		Deadlines:     expiry.NewDeadlines(f.rdb, expiry.KeyPrefix(cfg)),
-		Publisher:     events.PublisherFromEnv(cfg),
-		SweepInterval: cfg.Duration("EXPIRY_SWEEP_INTERVAL", 2*time.Second),
-	}
+	prefix := expiry.KeyPrefix(cfg)
+	publisher := events.PublisherFromEnv(cfg)
+	interval := cfg.Duration("EXPIRY_SWEEP_INTERVAL", 2*time.Second)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
+	expiries := &expiry.Source{Deadlines: expiry.NewDeadlines(f.rdb, prefix), Publisher: publisher, SweepInterval: interval}
+	sweeping := &sweeps.Source{Schedule: sweeps.New(f.rdb, prefix), Publisher: publisher, Interval: interval}
 	f.stopped = make(chan struct{})
-	go func() {
-		defer close(f.stopped)
-		if err := source.Run(ctx); err != nil {
-			logging.FromContext(ctx).Error("expiry source stopped", "error", err.Error())
-		}
-	}()
+	var sources sync.WaitGroup
+	for name, run := range map[string]func(context.Context) error{"expiry": expiries.Run, "sweep": sweeping.Run} {
+		sources.Go(func() {
+			if err := run(ctx); err != nil {
+				logging.FromContext(ctx).Error(name+" source stopped", "error", err.Error())
+			}
+		})
+	}
+	go func() { sources.Wait(); close(f.stopped) }()
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
@@ -37,9 +39,14 @@ func TestMain(m *testing.M) {
 
 func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 	expired := make(chan cloudevents.Event, 10)
+	swept := make(chan string, 10)
 	// The consumers' receiver: it takes only what the source signed.
 	sink := httptest.NewServer(events.NewReceiver(functest.Keys(t), func(_ context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-		expired <- e
+		if e.Type() == events.TypeSweepDue {
+			swept <- e.Subject()
+		} else {
+			expired <- e
+		}
 		return nil, nil
 	}, nil))
 	defer sink.Close()
@@ -68,7 +75,10 @@ func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 		t.Errorf("GET /healthz: %d, want 200", health)
 	}
 	deadlines := expiry.NewDeadlines(testenv.Redis(t), prefix)
-	t.Cleanup(func() { _ = deadlines.Forget(context.Background(), "o1") })
+	t.Cleanup(func() {
+		_ = deadlines.Forget(context.Background(), "o1")
+		testenv.Redis(t).Del(context.Background(), prefix+":sweeps", prefix+":sweeps-claimed")
+	})
 	if err := deadlines.Schedule(context.Background(), "o1", time.Now().Add(100*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +91,22 @@ func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		t.Fatalf("no expiry event; logs:\n%s", logs.String())
+	}
+
+	// The sweep schedule of a prefix never used is as good as lost: the
+	// source sweeps every domain once.
+	var domains []string
+	for len(domains) < len(sweeps.Domains) {
+		select {
+		case d := <-swept:
+			domains = append(domains, d)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("swept %v, want every domain once on a first start; logs:\n%s", domains, logs.String())
+		}
+	}
+	slices.Sort(domains)
+	if want := slices.Sorted(slices.Values(sweeps.Domains)); !slices.Equal(domains, want) {
+		t.Errorf("swept %v on a first start, want %v", domains, want)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // Function makes sure nobody pays for a cancelled order: when an order is
@@ -21,6 +25,7 @@ import (
 // crossed. A charge still running when it closes refunds itself.
 type Function struct {
 	mongo    *mongo.Client
+	redis    *redis.Client
 	payments *payments.Processor
 	receiver *events.Receiver
 }
@@ -31,14 +36,17 @@ func New() *Function { return &Function{} }
 // Start reads the configuration and opens the clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "payments")
+	rdb := redisdb.Open(cfg)
 	stripe := payments.StripeFromEnv(cfg)
 	keys := events.KeysFromEnv(cfg)
+	// A refund that fails past the broker's retries is the payments sweep's.
+	sweep := outbox.Schedule(cfg, rdb, "payments")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo = client
+	f.mongo, f.redis = client, rdb
 	// It publishes nothing: a refund is recorded on the payment.
-	f.payments = payments.NewProcessor(payments.NewStore(db), stripe, nil, events.Source("refund-payment"))
+	f.payments = payments.NewProcessor(payments.NewStore(db), stripe, nil, events.Source("refund-payment")).Scheduling(sweep)
 	// No inbox: closing and refunding are idempotent on their own.
 	f.receiver = events.NewReceiver(keys, f.refund, nil)
 	return nil
@@ -59,5 +67,7 @@ func (f *Function) refund(ctx context.Context, e cloudevents.Event) (*cloudevent
 	return nil, f.payments.RefundCancelled(ctx, id)
 }
 
-// Stop closes the database client.
-func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
+// Stop closes the clients.
+func (f *Function) Stop(ctx context.Context) error {
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
+}

@@ -8,12 +8,15 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 
@@ -23,8 +26,10 @@ import (
 // another order answers 409 until that order's cancellation has arrived.
 type Function struct {
 	mongo    *mongo.Client
+	redis    *redis.Client
 	tickets  *tickets.Store
 	outbox   *outbox.Outbox
+	sweep    sweeps.Sweep
 	receiver *events.Receiver
 }
 
@@ -35,13 +40,15 @@ func New() *Function { return &Function{} }
 // the events an earlier instance may have left unpublished.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "tickets")
+	rdb := redisdb.Open(cfg)
 	publisher := events.PublisherFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "tickets")
 	keys := events.KeysFromEnv(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo = client
+	f.mongo, f.redis, f.sweep = client, rdb, sweep
 	f.tickets = tickets.NewStore(db)
 	f.outbox = f.tickets.Outbox(publisher)
 	// The ticket's state makes every delivery idempotent: no inbox needed.
@@ -58,6 +65,9 @@ func (f *Function) reserve(ctx context.Context, e cloudevents.Event) (*cloudeven
 	if err != nil {
 		return nil, err
 	}
+	if err := f.sweep.Expect(ctx); err != nil {
+		return nil, err
+	}
 	t, err := f.tickets.Reserve(ctx, order.Ticket.ID, order.ID, events.Source("reserve-ticket"), time.Now())
 	if errors.Is(err, tickets.ErrNotFound) {
 		return nil, events.Permanent(fmt.Errorf("order %s: ticket %s: %w", order.ID, order.Ticket.ID, err))
@@ -69,5 +79,7 @@ func (f *Function) reserve(ctx context.Context, e cloudevents.Event) (*cloudeven
 	return nil, nil
 }
 
-// Stop closes the database client.
-func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
+// Stop closes the clients.
+func (f *Function) Stop(ctx context.Context) error {
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/ratelimit"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
@@ -28,6 +29,7 @@ type Function struct {
 	redis      *redis.Client
 	users      *users.Store
 	outbox     *outbox.Outbox
+	sweep      sweeps.Sweep
 	sessions   *auth.Sessions
 	limits     *ratelimit.Limiter
 	perAddress ratelimit.Rule
@@ -48,11 +50,12 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	publisher := events.PublisherFromEnv(cfg)
 	f.cost = auth.PasswordCost(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "users")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo, f.redis, f.sessions, f.limits = client, rdb, sessions, limits
-	f.users = users.NewStore(db)
+	f.users, f.sweep = users.NewStore(db), sweep
 	f.outbox = f.users.Outbox(publisher)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
@@ -84,6 +87,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	hash, err := auth.HashPassword(password, f.cost)
 	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := f.sweep.Expect(r.Context()); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}

@@ -35,7 +35,7 @@ func TestSweepPublishesWhatACrashLeftInTheOrdersOutbox(t *testing.T) {
 
 	url := functest.Start(t, "POST /", outbox.NewSweeper("orders", "orders"), env)
 	for range 2 {
-		if status := functest.Ping(t, url); status != http.StatusOK {
+		if status := functest.SweepDue(t, url, "orders"); status != http.StatusOK {
 			t.Fatalf("ping: %d", status)
 		}
 	}

@@ -1,6 +1,6 @@
 // Command sweep-orders publishes the orders domain's pending events left by a
-// crash, and the expiry of the orders whose deadline Redis lost; a
-// PingSource wakes it every minute.
+// crash, and the expiry of the orders whose deadline Redis lost; the
+// domain's ticketing.sweep.due events trigger it (package sweeps).
 package main
 
 import (

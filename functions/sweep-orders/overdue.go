@@ -11,6 +11,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
 // overduePerSweep bounds the expiries one sweep sends; the rest are the next
@@ -25,13 +26,19 @@ const overduePerSweep = 500
 // decides on it, answers each with the order's one OrderUnpaid, which
 // expire-order's inbox takes once. An order only minAge overdue is left to
 // the source, which is normally done with it within milliseconds.
-func expireOverdue(ctx context.Context, db *mongo.Database, pub outbox.Publisher, minAge time.Duration) (int, error) {
-	list, err := orders.NewStore(db).Overdue(ctx, time.Now().Add(-minAge), overduePerSweep)
+//
+// It leaves the sweep due again minAge after the next deadline of an order
+// still created: a sweep that Redis's loss caused (package sweeps) must see
+// that order too, whose deadline may have been lost with the rest.
+func expireOverdue(ctx context.Context, db *mongo.Database, pub outbox.Publisher, minAge time.Duration) (sweeps.Swept, error) {
+	var swept sweeps.Swept
+	store := orders.NewStore(db)
+	cutoff := time.Now().Add(-minAge)
+	list, err := store.Overdue(ctx, cutoff, overduePerSweep)
 	if err != nil {
-		return 0, err
+		return swept, err
 	}
 	var errs []error
-	sent := 0
 	for _, o := range list {
 		e, err := expiry.Event(o.ID.Hex(), o.ExpiresAt)
 		if err == nil {
@@ -41,7 +48,16 @@ func expireOverdue(ctx context.Context, db *mongo.Database, pub outbox.Publisher
 			errs = append(errs, fmt.Errorf("expire overdue order %s: %w", o.ID.Hex(), err))
 			continue
 		}
-		sent++
+		swept.Done++
 	}
-	return sent, errors.Join(errs...)
+	if len(list) == overduePerSweep {
+		swept.Leave(time.Now()) // more overdue than one sweep sends
+	}
+	next, ok, err := store.NextDeadline(ctx, cutoff)
+	if err != nil {
+		errs = append(errs, err)
+	} else if ok {
+		swept.Leave(next.Add(minAge))
+	}
+	return swept, errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
@@ -19,7 +20,8 @@ import (
 // order (a restart without persistence, a FLUSHALL); the sweep finds the
 // order overdue in MongoDB and sends its expiry, the very event the expiry
 // source would have sent, and leaves alone an order not yet due and one no
-// longer created.
+// longer created; it makes itself due again for the order not yet due,
+// whose deadline Redis may have lost too.
 func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
 	sink := functest.NewSink(t)
 	env := functest.Env(t, map[string]string{"K_SINK": sink.URL, "OUTBOX_MIN_AGE": "1ms"})
@@ -41,14 +43,14 @@ func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
 		return o
 	}
 	overdue := order(time.Now().Add(-time.Minute))
-	order(time.Now().Add(time.Hour))
+	ahead := order(time.Now().Add(time.Hour))
 	cancelled := order(time.Now().Add(-time.Minute))
 	if _, err := store.Cancel(t.Context(), cancelled.ID.Hex(), "/functions/cancel-order", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 
 	url := functest.Start(t, "POST /", outbox.NewSweeper("orders", "orders").With(expireOverdue), env)
-	if status := functest.Ping(t, url); status != http.StatusOK {
+	if status := functest.SweepDue(t, url, "orders"); status != http.StatusOK {
 		t.Fatalf("ping: %d", status)
 	}
 	var expired []string
@@ -70,5 +72,10 @@ func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
 	}
 	if len(expired) != 1 || expired[0] != overdue.ID.Hex() {
 		t.Errorf("expired %v, want the overdue order %s alone", expired, overdue.ID.Hex())
+	}
+	// The order not yet due lost its deadline too: the sweep comes back for it.
+	due, err := sweeps.New(testenv.Redis(t), env["EXPIRY_KEY_PREFIX"]).Pending(t.Context())
+	if at := due["orders"]; err != nil || at.Before(ahead.ExpiresAt) || at.After(ahead.ExpiresAt.Add(time.Second)) {
+		t.Errorf("orders sweep due at %v (%v), want it due again at the next deadline, %v", at, err, ahead.ExpiresAt)
 	}
 }

@@ -15,8 +15,10 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/stripetest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
 type fixture struct {
@@ -130,6 +132,11 @@ func (fx fixture) crashWhileCharging(t *testing.T, orderID bson.ObjectID, h http
 	if p := fx.payment(t, orderID); p == nil || p.Status != payments.StatusCharging {
 		t.Fatalf("payment after the crash: %+v, want a claim still charging", p)
 	}
+	// Before its claim the function made the payments sweep due, which is
+	// what brings the sweep to the claim with no other traffic.
+	if due, err := sweeps.New(testenv.Redis(t), fx.env["EXPIRY_KEY_PREFIX"]).Pending(t.Context()); err != nil || due["payments"].IsZero() {
+		t.Fatalf("sweeps due after the crash: %v (%v), want payments", due, err)
+	}
 	return lost
 }
 
@@ -145,8 +152,11 @@ func TestChargeTakenBeforeACrashIsRecordedOnce(t *testing.T) {
 	sweeper := fx.sweeper(t)
 
 	fx.answer.set(stripetest.Error(http.StatusServiceUnavailable, "api_error", "", "Service unavailable"))
-	if status := functest.Ping(t, sweeper); status/100 != 5 {
-		t.Errorf("a sweep while Stripe is down answered %d, want 5xx", status)
+	if status := functest.SweepDue(t, sweeper, "payments"); status != http.StatusOK {
+		t.Errorf("a sweep while Stripe is down answered %d, want 200: the schedule retries it", status)
+	}
+	if due, err := sweeps.New(testenv.Redis(t), fx.env["EXPIRY_KEY_PREFIX"]).Pending(t.Context()); err != nil || due["payments"].IsZero() {
+		t.Errorf("sweeps due after a sweep while Stripe is down: %v (%v), want payments due again", due, err)
 	}
 	if p := fx.payment(t, orderID); p == nil || p.Status != payments.StatusCharging {
 		t.Fatalf("payment after a sweep while Stripe is down: %+v, want the claim kept", p)
@@ -154,7 +164,7 @@ func TestChargeTakenBeforeACrashIsRecordedOnce(t *testing.T) {
 
 	fx.answer.set(stripe)
 	for range 2 { // the second sweep finds nothing left to do
-		if status := functest.Ping(t, sweeper); status != http.StatusOK {
+		if status := functest.SweepDue(t, sweeper, "payments"); status != http.StatusOK {
 			t.Fatalf("sweep: %d", status)
 		}
 	}
@@ -189,7 +199,7 @@ func TestClaimOfACrashIsReleasedWhenStripeRefusesIt(t *testing.T) {
 	fx.crashWhileCharging(t, orderID, http.NotFoundHandler())
 	fx.answer.set(declined)
 
-	if status := functest.Ping(t, fx.sweeper(t)); status != http.StatusOK {
+	if status := functest.SweepDue(t, fx.sweeper(t), "payments"); status != http.StatusOK {
 		t.Fatalf("sweep: %d", status)
 	}
 	if p := fx.payment(t, orderID); p != nil {
@@ -218,7 +228,7 @@ func TestSweepMakesTheRefundsStillDue(t *testing.T) {
 	fx.answer.set(stripetest.Refund())
 	sweeper := fx.sweeper(t)
 	for range 2 { // the second sweep finds nothing left to do
-		if status := functest.Ping(t, sweeper); status != http.StatusOK {
+		if status := functest.SweepDue(t, sweeper, "payments"); status != http.StatusOK {
 			t.Fatalf("sweep: %d", status)
 		}
 	}
@@ -239,7 +249,7 @@ func TestSweepPublishesWhatTheBrokerRefused(t *testing.T) {
 	}
 	sweeper := fx.sweeper(t)
 	for range 2 {
-		if status := functest.Ping(t, sweeper); status != http.StatusOK {
+		if status := functest.SweepDue(t, sweeper, "payments"); status != http.StatusOK {
 			t.Fatalf("sweep: %d", status)
 		}
 	}
@@ -281,7 +291,7 @@ func TestUnknownOutcomesEndInOneStandingCharge(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if status := functest.Ping(t, fx.sweeper(t)); status != http.StatusOK {
+				if status := functest.SweepDue(t, fx.sweeper(t), "payments"); status != http.StatusOK {
 					t.Fatalf("sweep: %d", status)
 				}
 

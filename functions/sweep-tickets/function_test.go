@@ -23,7 +23,7 @@ func TestSweepPublishesWhatACrashLeftInTheTicketsOutbox(t *testing.T) {
 	}
 	url := functest.Start(t, "POST /", outbox.NewSweeper("tickets", "tickets"), env)
 	for range 2 {
-		if status := functest.Ping(t, url); status != http.StatusOK {
+		if status := functest.SweepDue(t, url, "tickets"); status != http.StatusOK {
 			t.Fatalf("ping: %d", status)
 		}
 	}

@@ -1,5 +1,5 @@
 // Command sweep-tickets publishes the tickets domain's pending events left by a
-// crash; a PingSource wakes it every minute.
+// crash; the domain's ticketing.sweep.due events trigger it (package sweeps).
 package main
 
 import (

@@ -12,14 +12,18 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
 // TestCrashBetweenWriteAndPublishIsRepairedOnce kills the signup process
 // with SIGKILL after it has stored a user and its event, while the broker
-// has not yet accepted the event, then lets the sweep publish it: consumers
-// see the event once, with the id it was given when it was written.
+// has not yet accepted the event. Before its write signup made the users
+// sweep due; the sweep source publishes that sweep when it comes due, and
+// the sweep publishes the event: consumers see it once, with the id it was
+// given when it was written, and no ping or other traffic is needed.
 func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	env := functest.Env(t, nil)
 
@@ -34,12 +38,14 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	}))
 	t.Cleanup(hang.Close)
 
-	signup := map[string]string{"K_SINK": hang.URL, "PUBLISH_TIMEOUT": "1m", "OUTBOX_MIN_AGE": "1h"}
+	const minAge = 2 * time.Second
+	signup := map[string]string{"K_SINK": hang.URL, "PUBLISH_TIMEOUT": "1m", "OUTBOX_MIN_AGE": minAge.String()}
 	for k, v := range env {
 		signup[k] = v
 	}
 	url, cmd := functest.Process(t, "signup", signup)
 
+	wrote := time.Now()
 	go func() {
 		resp, err := http.Post(url+"/api/users/signup", "application/json",
 			strings.NewReader(`{"email":"crash@example.com","password":"secret"}`))
@@ -68,21 +74,40 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	pending := u.Outbox[0]
 
 	sink := functest.NewSink(t)
-	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"),
-		functest.Env(t, map[string]string{"K_SINK": sink.URL, "MONGODB_DATABASE": env["MONGODB_DATABASE"], "OUTBOX_MIN_AGE": "1ms"}))
-	for range 2 { // a second ping must find nothing left to publish
-		if status := functest.Ping(t, sweeper); status != http.StatusOK {
-			t.Fatalf("ping: %d", status)
-		}
+	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"), functest.Env(t, map[string]string{
+		"K_SINK": sink.URL, "MONGODB_DATABASE": env["MONGODB_DATABASE"], "EXPIRY_KEY_PREFIX": env["EXPIRY_KEY_PREFIX"], "OUTBOX_MIN_AGE": minAge.String(),
+	}))
+	schedule := sweeps.New(testenv.Redis(t), env["EXPIRY_KEY_PREFIX"])
+	due, err := schedule.Pending(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := due["users"]; !ok || at.After(time.Now().Add(minAge)) {
+		t.Fatalf("sweeps due after the crash: %v, want users within %v of the write (%v)", due, minAge, wrote)
 	}
 
-	got := sink.Events()
-	if len(got) != 1 {
-		t.Fatalf("the sweep published %d events, want 1", len(got))
-	}
+	functest.RunSweeps(t, env, map[string]string{"users": sweeper})
+	got := sink.Wait(t, 1)
 	e := got[0]
 	if e.ID() != pending.ID || e.Type() != events.TypeUserCreated || e.Source() != "/functions/signup" || e.Subject() != u.ID.Hex() {
 		t.Errorf("published %s %s from %s about %s, want the pending %s %s", e.ID(), e.Type(), e.Source(), e.Subject(), pending.ID, pending.Type)
+	}
+	t.Logf("published %v after the write (OUTBOX_MIN_AGE %v)", time.Since(wrote).Round(time.Millisecond), minAge)
+	// Nothing is left due: the sweep does not run again.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		due, err := schedule.Pending(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sweeps still due after the repair: %v", due)
+		}
+	}
+	if n := len(sink.Events()); n != 1 {
+		t.Errorf("the sweep published %d events, want 1", n)
 	}
 	var after struct {
 		Outbox []events.Pending `bson:"outbox"`
@@ -95,33 +120,95 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	}
 }
 
+// TestSweepLeavesRecentEventsToTheirRequestAndRetriesARefusal: a sweep
+// leaves an event younger than OUTBOX_MIN_AGE to the request publishing it,
+// and makes itself due again for when it comes of age; a sweep whose broker
+// refused the event is due again too, and the next one publishes it.
 func TestSweepLeavesRecentEventsToTheirRequestAndRetriesARefusal(t *testing.T) {
-	env := functest.Env(t, nil)
+	env := functest.Env(t, map[string]string{"OUTBOX_MIN_AGE": "2s"})
 	store := users.NewStore(functest.Database(t, env))
 	u, err := store.Create(t.Context(), "recent@example.com", "hash", "/functions/signup", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sink := functest.NewSink(t)
-	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"),
-		functest.Env(t, map[string]string{"K_SINK": sink.URL, "MONGODB_DATABASE": env["MONGODB_DATABASE"], "OUTBOX_MIN_AGE": "2s"}))
+	env["K_SINK"] = sink.URL
+	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"), env)
+	schedule := sweeps.New(testenv.Redis(t), env["EXPIRY_KEY_PREFIX"])
+	dueAt := func() time.Time {
+		t.Helper()
+		due, err := schedule.Pending(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return due["users"]
+	}
 
-	if status := functest.Ping(t, sweeper); status != http.StatusOK {
-		t.Fatalf("ping: %d", status)
+	if status := functest.SweepDue(t, sweeper, "users"); status != http.StatusOK {
+		t.Fatalf("sweep: %d", status)
 	}
 	if n := len(sink.Events()); n != 0 {
 		t.Fatalf("the sweep published %d events younger than OUTBOX_MIN_AGE", n)
 	}
-	time.Sleep(2 * time.Second)
+	if at, want := dueAt(), u.Outbox[0].Time.Add(2*time.Second); at.IsZero() || at.After(want.Add(100*time.Millisecond)) {
+		t.Fatalf("users sweep due at %v, want it due again when the event comes of age, %v", at, want)
+	}
+	time.Sleep(time.Until(u.Outbox[0].Time.Add(2 * time.Second)))
+	if err := testenv.Redis(t).Del(t.Context(), env["EXPIRY_KEY_PREFIX"]+":sweeps").Err(); err != nil {
+		t.Fatal(err)
+	}
 	sink.SetStatus(http.StatusServiceUnavailable)
-	if status := functest.Ping(t, sweeper); status/100 == 2 {
-		t.Errorf("a sweep whose broker refused answered %d", status)
+	if status := functest.SweepDue(t, sweeper, "users"); status != http.StatusOK {
+		t.Errorf("a sweep whose broker refused answered %d, want 200: the schedule retries it", status)
+	}
+	if at := dueAt(); at.IsZero() || at.After(time.Now().Add(2*time.Second)) {
+		t.Errorf("users sweep due at %v after the broker refused, want it due again within OUTBOX_MIN_AGE", at)
 	}
 	sink.SetStatus(http.StatusAccepted)
-	if status := functest.Ping(t, sweeper); status != http.StatusOK {
-		t.Fatalf("ping: %d", status)
+	if status := functest.SweepDue(t, sweeper, "users"); status != http.StatusOK {
+		t.Fatalf("sweep: %d", status)
 	}
 	if got := sink.Events(); len(got) != 1 || got[0].ID() != u.Outbox[0].ID {
 		t.Errorf("published %d events, want the pending one once", len(got))
+	}
+}
+
+// TestSweepRefusesForgedAndStrayEvents: a sweep runs on the sweep events
+// its source signed for its domain, and on nothing else: an unsigned or
+// forged sweep event is refused as every handler refuses it, and another
+// domain's sweep or another event type is dropped.
+func TestSweepRefusesForgedAndStrayEvents(t *testing.T) {
+	sink := functest.NewSink(t)
+	env := functest.Env(t, map[string]string{"K_SINK": sink.URL, "OUTBOX_MIN_AGE": "1ms"})
+	if _, err := users.NewStore(functest.Database(t, env)).Create(t.Context(), "forged@example.com", "hash", "/functions/signup", time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	url := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"), env)
+	due, err := sweeps.Event("users", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, err := sweeps.Event("orders", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ status, want int }{
+		"unsigned":              {functest.DeliverUnsigned(t, url, due), http.StatusForbidden},
+		"forged":                {functest.DeliverForged(t, url, due), http.StatusForbidden},
+		"another domain's":      {functest.Deliver(t, url, orders), http.StatusBadRequest},
+		"another type, signed:": {functest.Deliver(t, url, functest.Event(t, "signup", "u1", events.UserCreated{ID: "u1"})), http.StatusBadRequest},
+	} {
+		if c.status != c.want {
+			t.Errorf("%s event: %d, want %d", name, c.status, c.want)
+		}
+	}
+	if n := len(sink.Events()); n != 0 {
+		t.Fatalf("the refused events made the sweep publish %d events", n)
+	}
+	if status := functest.SweepDue(t, url, "users"); status != http.StatusOK {
+		t.Fatalf("the signed sweep: %d, want 200", status)
+	}
+	if n := len(sink.Events()); n != 1 {
+		t.Errorf("the signed sweep published %d events, want the pending one", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
@@ -14,6 +15,8 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 
@@ -21,8 +24,10 @@ import (
 // holds, and announces it with ticketing.ticket.updated.
 type Function struct {
 	mongo    *mongo.Client
+	redis    *redis.Client
 	tickets  *tickets.Store
 	outbox   *outbox.Outbox
+	sweep    sweeps.Sweep
 	sessions *auth.Sessions
 }
 
@@ -33,13 +38,15 @@ func New() *Function { return &Function{} }
 // the events an earlier instance may have left unpublished.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "tickets")
-	sessions := auth.Open(cfg)
+	rdb := redisdb.Open(cfg)
+	sessions := auth.OpenWith(cfg, rdb)
 	publisher := events.PublisherFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "tickets")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo, f.sessions = client, sessions
+	f.mongo, f.redis, f.sessions, f.sweep = client, rdb, sessions, sweep
 	f.tickets = tickets.NewStore(db)
 	f.outbox = f.tickets.Outbox(publisher)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
@@ -64,6 +71,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	if err := f.sweep.Expect(r.Context()); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
 	t, err := f.tickets.Edit(r.Context(), r.PathValue("id"), session.ID, title, price, events.Source("update-ticket"), time.Now())
 	switch {
 	case errors.Is(err, tickets.ErrNotFound):
@@ -83,5 +94,5 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 
 // Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close(), f.redis.Close())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/ratelimit"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
@@ -30,6 +31,7 @@ type Function struct {
 	redis      *redis.Client
 	users      *users.Store
 	outbox     *outbox.Outbox
+	sweep      sweeps.Sweep
 	sessions   *auth.Sessions
 	limits     *ratelimit.Limiter
 	perAccount ratelimit.Rule
@@ -50,11 +52,12 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	publisher := events.PublisherFromEnv(cfg)
 	f.cost = auth.PasswordCost(cfg)
 	minAge := outbox.MinAge(cfg)
+	sweep := outbox.Schedule(cfg, rdb, "users")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
 	f.mongo, f.redis, f.sessions, f.limits = client, rdb, sessions, limits
-	f.users = users.NewStore(db)
+	f.users, f.sweep = users.NewStore(db), sweep
 	f.outbox = f.users.Outbox(publisher)
 	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
 	return nil
@@ -136,6 +139,9 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 			if err := f.endSessions(ctx, u, change.Email); err != nil {
 				return nil, err
 			}
+		}
+		if err := f.sweep.Expect(ctx); err != nil {
+			return nil, err
 		}
 		updated, err := f.users.Update(ctx, u, change, events.Source("update-user"), time.Now())
 		switch {

@@ -2,12 +2,14 @@ package devstack
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/manifest"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/route"
@@ -138,4 +140,40 @@ func printTable(w io.Writer, base string, set *manifest.Set, services map[string
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nThe API is at %s (devstack's status at %s%s). Stop with Ctrl-C.\n", base, base, StatusPath)
+}
+
+// PrintStatus prints the state of every function of the devstack that runs
+// with the data folder: its cold starts so far, when it last woke from zero
+// and how long that start took.
+func PrintStatus(data string, w io.Writer) error {
+	r, err := readRun(data)
+	if err != nil {
+		return err
+	}
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(r.API + StatusPath)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("GET %s%s: %w", r.API, StatusPath, err)
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tSTATE\tCOLD STARTS\tLAST WOKE\tLAST COLD START")
+	for _, f := range st.Functions {
+		woke, cold := "never", "-"
+		if !f.LastStart.IsZero() {
+			woke = fmt.Sprintf("%s (%s ago)", f.LastStart.Local().Format(time.TimeOnly), now.Sub(f.LastStart).Round(time.Second))
+			cold = f.ColdStart.Round(10 * time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", f.Name, f.State, f.Starts, woke, cold)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nThe API is at %s.\n", st.API)
+	return nil
 }

@@ -27,6 +27,7 @@ const (
 	TypeOrderExpired   = "ticketing.order.expired"
 	TypeChargeCreated  = "ticketing.charge.created"
 	TypeOrderUnpaid    = "ticketing.order.unpaid"
+	TypeSweepDue       = "ticketing.sweep.due"
 )
 
 // Data is the payload of one event type of the catalogue.
@@ -46,6 +47,7 @@ var Catalogue = map[string]Data{
 	TypeOrderExpired:   OrderExpired{},
 	TypeChargeCreated:  ChargeCreated{},
 	TypeOrderUnpaid:    OrderUnpaid{},
+	TypeSweepDue:       SweepDue{},
 }
 
 // Emitters lists, for every type of the catalogue, the functions that
@@ -65,6 +67,7 @@ var Emitters = map[string][]string{
 	// sweep-payments for a payment that failed past the deadline, or the
 	// order's last declined attempt.
 	TypeOrderUnpaid: {"expire-payment", "charge", "sweep-payments"},
+	TypeSweepDue:    {"expiry-source"},
 }
 
 // emitted reports whether an event of type typ from source is one the
@@ -169,6 +172,14 @@ const (
 	UnpaidDeclined = "declined"
 )
 
+// SweepDue says that a domain's outboxes may hold events left unpublished,
+// or other work a crash left half done, and asks its sweep to finish it.
+// Subject: the domain (users, tickets, orders, payments).
+type SweepDue struct {
+	Domain string        `json:"domain"`
+	DueAt  jsontime.Time `json:"dueAt"`
+}
+
 func (UserCreated) EventType() string    { return TypeUserCreated }
 func (UserUpdated) EventType() string    { return TypeUserUpdated }
 func (TicketCreated) EventType() string  { return TypeTicketCreated }
@@ -178,3 +189,4 @@ func (OrderCancelled) EventType() string { return TypeOrderCancelled }
 func (OrderExpired) EventType() string   { return TypeOrderExpired }
 func (ChargeCreated) EventType() string  { return TypeChargeCreated }
 func (OrderUnpaid) EventType() string    { return TypeOrderUnpaid }
+func (SweepDue) EventType() string       { return TypeSweepDue }

@@ -48,11 +48,6 @@ type Inbox interface {
 // event.
 const MaxBodyBytes = 64 << 10
 
-// PingType is the type of the events a PingSource sends. They are not
-// signed: a Receiver accepts them only for a handler that is harmless to
-// run any number of times (NewPingReceiver).
-const PingType = "dev.knative.sources.ping"
-
 // Receiver turns a Handler into an HTTP subscriber of the broker. It reads
 // binary and structured mode, refuses what it cannot authenticate, skips
 // events its inbox has already recorded, and answers with the status codes
@@ -62,7 +57,7 @@ const PingType = "dev.knative.sources.ping"
 type Receiver struct {
 	handle  Handler
 	inbox   Inbox
-	keys    *Keys                         // verify events and sign replies; nil for a ping or sink receiver
+	keys    *Keys                         // verify events and sign replies; nil for a sink receiver
 	accept  func(cloudevents.Event) error // nil: the event may be handled
 	maxBody int64                         // 0: MaxBodyBytes
 	handled metric.Int64Counter           // events by type and outcome
@@ -94,19 +89,6 @@ func NewReceiver(keys *Keys, h Handler, inbox Inbox) *Receiver {
 			return fmt.Errorf("%w: the receiver has no keys", ErrSignature)
 		}
 		return keys.Verify(e)
-	}}
-}
-
-// NewPingReceiver returns a Receiver for a handler that a PingSource
-// drives, such as an outbox sweep. PingSource events carry no signature, so
-// it accepts them unsigned, and nothing else: whoever can send one can only
-// make the handler run once more, which must be harmless. h may not reply.
-func NewPingReceiver(h Handler) *Receiver {
-	return &Receiver{handle: h, handled: handledCounter(), accept: func(e cloudevents.Event) error {
-		if e.Type() != PingType {
-			return fmt.Errorf("%w: a sweep accepts only %s events, not %s", ErrSignature, PingType, e.Type())
-		}
-		return nil
 	}}
 }
 

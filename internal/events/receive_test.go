@@ -237,31 +237,6 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// TestPingReceiverAcceptsOnlyPings: a sweep is driven by a PingSource,
-// whose events are not signed; it runs on a ping and on nothing else.
-func TestPingReceiverAcceptsOnlyPings(t *testing.T) {
-	var runs atomic.Int32
-	srv := httptest.NewServer(events.NewPingReceiver(func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-		runs.Add(1)
-		return nil, nil
-	}))
-	t.Cleanup(srv.Close)
-
-	ping := cloudevents.NewEvent()
-	ping.SetID("p1")
-	ping.SetType(events.PingType)
-	ping.SetSource("/apis/v1/namespaces/ticketing/pingsources/sweep-orders")
-	if got := send(t, srv.URL, ping, false).StatusCode; got != http.StatusOK {
-		t.Errorf("a ping: %d, want 200", got)
-	}
-	if got := send(t, srv.URL, orderExpired(t, "signed"), false).StatusCode; got != http.StatusForbidden {
-		t.Errorf("another event, even signed: %d, want 403", got)
-	}
-	if runs.Load() != 1 {
-		t.Errorf("the sweep ran %d times, want once", runs.Load())
-	}
-}
-
 // TestReceiverAnswersWithoutInternalErrors: whatever went wrong, the answer
 // names the outcome, never the error, which may name a database, its
 // address or its user; the error is in the log.

@@ -161,19 +161,9 @@ func (s *Store) ensureIndex(ctx context.Context) error {
 // status and expiresAt, created by the first call (the sweep), keeps this a
 // range read of the overdue orders alone.
 func (s *Store) Overdue(ctx context.Context, before time.Time, limit int) ([]Order, error) {
-	s.mu.Lock()
-	if !s.overdue {
-		_, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{
-			Keys:    bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}},
-			Options: options.Index().SetName("overdue"),
-		})
-		if err != nil {
-			s.mu.Unlock()
-			return nil, fmt.Errorf("create orders index on status and expiresAt: %w", err)
-		}
-		s.overdue = true
+	if err := s.ensureOverdueIndex(ctx); err != nil {
+		return nil, err
 	}
-	s.mu.Unlock()
 	cur, err := s.orders.Find(ctx,
 		bson.D{{Key: "status", Value: StatusCreated}, {Key: "expiresAt", Value: bson.D{{Key: "$lt", Value: before}}}},
 		options.Find().SetSort(bson.D{{Key: "expiresAt", Value: 1}}).SetLimit(int64(limit)).
@@ -186,6 +176,46 @@ func (s *Store) Overdue(ctx context.Context, before time.Time, limit int) ([]Ord
 		return nil, fmt.Errorf("read overdue orders: %w", err)
 	}
 	return list, nil
+}
+
+// NextDeadline returns the earliest deadline, at from or later, of an order
+// still created, and false when there is none: when the orders' sweep must
+// look again, should Redis have lost that deadline.
+func (s *Store) NextDeadline(ctx context.Context, from time.Time) (time.Time, bool, error) {
+	if err := s.ensureOverdueIndex(ctx); err != nil {
+		return time.Time{}, false, err
+	}
+	var o Order
+	err := s.orders.FindOne(ctx,
+		bson.D{{Key: "status", Value: StatusCreated}, {Key: "expiresAt", Value: bson.D{{Key: "$gte", Value: from}}}},
+		options.FindOne().SetSort(bson.D{{Key: "expiresAt", Value: 1}}).
+			SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "expiresAt", Value: 1}})).Decode(&o)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("find the next deadline: %w", err)
+	}
+	return o.ExpiresAt, true, nil
+}
+
+// ensureOverdueIndex creates, on first use, the index on status and
+// expiresAt that keeps Overdue and NextDeadline range reads.
+func (s *Store) ensureOverdueIndex(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overdue {
+		return nil
+	}
+	_, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "status", Value: 1}, {Key: "expiresAt", Value: 1}},
+		Options: options.Index().SetName("overdue"),
+	})
+	if err != nil {
+		return fmt.Errorf("create orders index on status and expiresAt: %w", err)
+	}
+	s.overdue = true
+	return nil
 }
 
 // Ticket returns the copy of the ticket with id; a malformed id is

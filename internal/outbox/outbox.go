@@ -18,6 +18,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
 // Field is the document field that holds an entity's pending events. Domain
@@ -77,29 +78,31 @@ func (o *Outbox) Announce(ctx context.Context, id any, pending ...events.Pending
 
 // Sweep publishes every event that has been pending for at least minAge (so
 // that it does not race the request that wrote it) and returns how many it
-// published. It keeps going past a document that fails, and reports the
-// failures together.
-func (o *Outbox) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
+// published, and when the youngest it left comes of age. It keeps going
+// past a document that fails, and reports the failures together.
+func (o *Outbox) Sweep(ctx context.Context, minAge time.Duration) (sweeps.Swept, error) {
+	var swept sweeps.Swept
 	cur, err := o.coll.Find(ctx, bson.D{{Key: Field, Value: bson.D{{Key: "$exists", Value: true}, {Key: "$ne", Value: bson.A{}}}}})
 	if err != nil {
-		return 0, fmt.Errorf("outbox %s: find pending: %w", o.coll.Name(), err)
+		return swept, fmt.Errorf("outbox %s: find pending: %w", o.coll.Name(), err)
 	}
 	var docs []struct {
 		ID     any              `bson:"_id"`
 		Outbox []events.Pending `bson:"outbox"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
-		return 0, fmt.Errorf("outbox %s: read pending: %w", o.coll.Name(), err)
+		return swept, fmt.Errorf("outbox %s: read pending: %w", o.coll.Name(), err)
 	}
 	cutoff := time.Now().Add(-minAge)
-	published := 0
 	var errs []error
 	for _, d := range docs {
 		var due []events.Pending
 		for _, p := range d.Outbox {
-			if !p.Time.After(cutoff) {
-				due = append(due, p)
+			if p.Time.After(cutoff) {
+				swept.Leave(p.Time.Add(minAge))
+				continue
 			}
+			due = append(due, p)
 		}
 		if len(due) == 0 {
 			continue
@@ -108,10 +111,10 @@ func (o *Outbox) Sweep(ctx context.Context, minAge time.Duration) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		published += len(due)
+		swept.Done += len(due)
 		logging.FromContext(ctx).Info("outbox sweep published pending events", "collection", o.coll.Name(), "id", fmt.Sprint(d.ID), "count", len(due))
 	}
-	return published, errors.Join(errs...)
+	return swept, errors.Join(errs...)
 }
 
 // SweepAfter publishes, in the background after delay, what has been pending

@@ -7,22 +7,27 @@ import (
 	"net/http"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
-// Sweeper is the function a PingSource drives for one domain: on every ping
-// it publishes what the domain's outboxes have held for longer than MinAge.
+// Sweeper is the function of one domain's sweep, triggered by the signed
+// ticketing.sweep.due events of the domain (package sweeps): it publishes
+// what the domain's outboxes have held for longer than MinAge, and makes
+// itself due again for the events it found younger.
 type Sweeper struct {
 	domain      string
 	collections []string
 
 	client   *mongo.Client
+	rdb      *redis.Client
 	db       *mongo.Database
 	pub      Publisher
 	work     []Work
@@ -34,8 +39,9 @@ type Sweeper struct {
 // Work is more that a domain's sweep does each time it runs, on the domain's
 // database, such as finding the orders whose deadline passed. minAge is how
 // long something must have waited before the sweep takes over from the path
-// that handles it live. It returns how many things it did.
-type Work func(ctx context.Context, db *mongo.Database, pub Publisher, minAge time.Duration) (int, error)
+// that handles it live. It returns what it did, and when what it left comes
+// due.
+type Work func(ctx context.Context, db *mongo.Database, pub Publisher, minAge time.Duration) (sweeps.Swept, error)
 
 // With adds w to every sweep, after the outboxes.
 func (s *Sweeper) With(w Work) *Sweeper {
@@ -50,55 +56,66 @@ func NewSweeper(domain string, collections ...string) *Sweeper {
 
 // MinAge is how long an event must have been pending before a sweep
 // publishes it: $OUTBOX_MIN_AGE, default 10s, so that a sweep does not race
-// the request that is publishing the event right now.
+// the request that is publishing the event right now. It is also how long
+// after a write its domain's sweep is due.
 func MinAge(cfg *config.Env) time.Duration {
 	return cfg.Duration("OUTBOX_MIN_AGE", 10*time.Second)
 }
 
-// Start opens the database and the publisher.
+// Schedule returns the sweep of domain that the functions writing its
+// outboxes make due (sweeps.Sweep.Expect) before each write, MinAge after
+// it, on the Redis of rdb and $EXPIRY_KEY_PREFIX.
+func Schedule(cfg *config.Env, rdb *redis.Client, domain string) sweeps.Sweep {
+	return sweeps.New(rdb, expiry.KeyPrefix(cfg)).Sweep(domain, MinAge(cfg))
+}
+
+// Start opens the database, Redis and the publisher.
 func (s *Sweeper) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, s.domain)
+	rdb := redisdb.Open(cfg)
+	prefix := expiry.KeyPrefix(cfg)
 	publisher := events.PublisherFromEnv(cfg)
+	keys := events.KeysFromEnv(cfg)
 	s.minAge = MinAge(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	s.client, s.db, s.pub = client, db, publisher
+	s.client, s.rdb, s.db, s.pub = client, rdb, db, publisher
 	for _, name := range s.collections {
 		s.outboxes = append(s.outboxes, New(db.Collection(name), publisher))
 	}
-	s.receiver = events.NewPingReceiver(s.sweep)
+	// No inbox: a sweep is harmless to run any number of times.
+	s.receiver = events.NewReceiver(keys, sweeps.New(rdb, prefix).Handler(s.domain, s.minAge, s.sweep), nil)
 	return nil
 }
 
-// Handle serves the ping events of the PingSource, which are not signed:
-// a sweep is harmless to run any number of times.
+// Handle serves the Trigger on the domain's ticketing.sweep.due events.
 func (s *Sweeper) Handle(w http.ResponseWriter, r *http.Request) { s.receiver.ServeHTTP(w, r) }
 
-func (s *Sweeper) sweep(ctx context.Context, _ cloudevents.Event) (*cloudevents.Event, error) {
+func (s *Sweeper) sweep(ctx context.Context) (sweeps.Swept, error) {
+	var swept sweeps.Swept
 	var errs []error
-	total := 0
 	for _, o := range s.outboxes {
 		n, err := o.Sweep(ctx, s.minAge)
-		total += n
+		swept.Add(n)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	done := 0
 	for _, w := range s.work {
 		n, err := w(ctx, s.db, s.pub, s.minAge)
-		done += n
+		swept.Add(n)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	logging.FromContext(ctx).Info("outbox swept", "domain", s.domain, "published", total, "more", done)
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("sweep %s outboxes: %w", s.domain, err)
+		return swept, fmt.Errorf("sweep %s: %w", s.domain, err)
 	}
-	return nil, nil
+	return swept, nil
 }
 
-// Stop closes the database.
-func (s *Sweeper) Stop(ctx context.Context) error { return mongodb.Close(ctx, s.client) }
+// Stop closes the database and Redis.
+func (s *Sweeper) Stop(ctx context.Context) error {
+	return errors.Join(mongodb.Close(ctx, s.client), s.rdb.Close())
+}

@@ -336,3 +336,22 @@ func (s *Store) unfinished(ctx context.Context, claimedBefore time.Time) ([]Paym
 	}
 	return found, nil
 }
+
+// firstClaim returns when the oldest claim made at claimedSince or later
+// that is still charging was made, and false when there is none.
+func (s *Store) firstClaim(ctx context.Context, claimedSince time.Time) (time.Time, bool, error) {
+	if err := s.ensureIndex(ctx, byStatus); err != nil {
+		return time.Time{}, false, err
+	}
+	var p Payment
+	err := s.payments.FindOne(ctx,
+		bson.D{{Key: "status", Value: StatusCharging}, {Key: "claimedAt", Value: bson.D{{Key: "$gte", Value: claimedSince}}}},
+		options.FindOne().SetSort(bson.D{{Key: "claimedAt", Value: 1}})).Decode(&p)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("find the first claim since %v: %w", claimedSince, err)
+	}
+	return p.ClaimedAt, true, nil
+}

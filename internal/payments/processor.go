@@ -10,6 +10,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
 )
 
@@ -21,6 +22,7 @@ type Processor struct {
 	outbox *outbox.Outbox
 	orders *outbox.Outbox // of the copies of the orders
 	source string
+	sweep  sweeps.Sweep
 }
 
 // NewProcessor returns a Processor keeping payments in store, charging with
@@ -28,6 +30,23 @@ type Processor struct {
 // nil for a Processor that only refunds (RefundCancelled publishes nothing).
 func NewProcessor(store *Store, stripe *Stripe, pub outbox.Publisher, source string) *Processor {
 	return &Processor{store: store, stripe: stripe, outbox: store.Outbox(pub), orders: store.OrdersOutbox(pub), source: source}
+}
+
+// Scheduling returns pr making sweep due before each claim, payment and
+// cancellation it writes, so that the payments sweep finishes what a crash
+// leaves of them. The payments sweep's own Processor needs none: the sweep
+// makes itself due again for what it leaves.
+func (pr *Processor) Scheduling(sweep sweeps.Sweep) *Processor {
+	pr.sweep = sweep
+	return pr
+}
+
+// expect makes the payments sweep due, if pr schedules it.
+func (pr *Processor) expect(ctx context.Context) error {
+	if pr.sweep == (sweeps.Sweep{}) {
+		return nil
+	}
+	return pr.sweep.Expect(ctx)
 }
 
 // Pay charges the order with id, which must be userID's, with token and
@@ -61,6 +80,9 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 		return nil, err
 	}
 	p := &Payment{ID: bson.NewObjectID(), OrderID: o.ID, Status: StatusCharging, Amount: o.Price, Token: token, ClaimedAt: now}
+	if err := pr.expect(ctx); err != nil {
+		return nil, err
+	}
 	if err := pr.store.claim(ctx, p); err != nil {
 		return nil, err
 	}
@@ -130,6 +152,9 @@ func (pr *Processor) release(ctx context.Context, p *Payment, declined bool) (*O
 // expiry before the order's deadline is ErrNotDue; of an order the domain
 // has no copy of (yet), ErrNotFound.
 func (pr *Processor) Expire(ctx context.Context, id bson.ObjectID) error {
+	if err := pr.expect(ctx); err != nil {
+		return err
+	}
 	o, err := pr.store.expireOrder(ctx, id, pr.source, time.Now())
 	if err != nil {
 		return err
@@ -155,6 +180,12 @@ func (pr *Processor) record(ctx context.Context, p *Payment, stripeID string) (*
 		events.ChargeCreated{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: stripeID}, time.Now())
 	if err != nil {
 		return nil, err
+	}
+	if err := pr.expect(ctx); err != nil {
+		// Stripe has the money: record it anyway. Should the event then be
+		// left unpublished, the sweep the claim made due, or the claim's
+		// lease, brings it out.
+		logging.FromContext(ctx).Warn("payments sweep not made due before recording a charge", "payment", p.ID.Hex(), "error", err.Error())
 	}
 	// Should this fail, p stays charging, and the sweep's second request
 	// gets this very charge back from Stripe.
@@ -193,6 +224,9 @@ func (pr *Processor) cancelledMeanwhile(ctx context.Context, p *Payment) (*Payme
 // any. A charge still running refunds itself when it sees the record.
 // Calling it again changes nothing.
 func (pr *Processor) RefundCancelled(ctx context.Context, orderID bson.ObjectID) error {
+	if err := pr.expect(ctx); err != nil {
+		return err
+	}
 	p, err := pr.store.cancel(ctx, orderID, time.Now())
 	if err != nil {
 		return err
@@ -243,6 +277,17 @@ func (pr *Processor) Recover(ctx context.Context, lease time.Duration) (int, err
 		done++
 	}
 	return done, errors.Join(errs...)
+}
+
+// NextRecovery returns when Recover, with lease, will find the next claim to
+// ask Stripe about: the end of the lease of the oldest claim still charging
+// that is not older than lease yet; false when there is none.
+func (pr *Processor) NextRecovery(ctx context.Context, lease time.Duration) (time.Time, bool, error) {
+	claimed, ok, err := pr.store.firstClaim(ctx, time.Now().Add(-lease))
+	if err != nil || !ok {
+		return time.Time{}, false, err
+	}
+	return claimed.Add(lease), true, nil
 }
 
 // retry repeats the request of the claim p, byte for byte and with its

@@ -101,13 +101,14 @@ type Service struct {
 	transport *http.Transport
 	buffers   bufferPool
 
-	mu       sync.Mutex
-	cur      *instance     // the process serving, if any
-	starting *attempt      // the start in progress, if any
-	stopping chan struct{} // closed when the process being stopped has exited
-	closed   bool
-	starts   int
-	coldLast time.Duration
+	mu        sync.Mutex
+	cur       *instance     // the process serving, if any
+	starting  *attempt      // the start in progress, if any
+	stopping  chan struct{} // closed when the process being stopped has exited
+	closed    bool
+	starts    int
+	coldLast  time.Duration
+	lastStart time.Time // when the last cold start began
 }
 
 // instance is one run of the process.
@@ -263,7 +264,7 @@ func (s *Service) spawn() (*instance, error) {
 	cold := time.Since(begin)
 	s.spec.Log.Info("cold start", "function", s.spec.Name, "duration", cold.Round(10*time.Microsecond), "pid", p.Pid(), "port", port)
 	s.mu.Lock()
-	s.coldLast = cold
+	s.coldLast, s.lastStart = cold, begin
 	s.mu.Unlock()
 	return &instance{proc: p, addr: addr, proxy: s.proxy(addr)}, nil
 }
@@ -360,8 +361,11 @@ type Status struct {
 	Name  string `json:"name"`
 	URL   string `json:"url"`
 	State State  `json:"state"`
-	// Starts counts the processes started so far.
+	// Starts counts the processes started so far: its cold starts.
 	Starts int `json:"starts"`
+	// LastStart is when the last of them began: when the function last
+	// woke from zero. Zero if it never has.
+	LastStart time.Time `json:"lastStart,omitzero"`
 	// Pid and Addr are the running process's, for a look behind devstack.
 	Pid  int    `json:"pid,omitempty"`
 	Addr string `json:"addr,omitempty"`
@@ -373,7 +377,7 @@ type Status struct {
 func (s *Service) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Name: s.spec.Name, URL: s.URL(), State: ScaledToZero, Starts: s.starts, ColdStart: s.coldLast}
+	st := Status{Name: s.spec.Name, URL: s.URL(), State: ScaledToZero, Starts: s.starts, LastStart: s.lastStart, ColdStart: s.coldLast}
 	switch {
 	case s.stopping != nil:
 		st.State = Stopping

@@ -6,7 +6,6 @@ package functest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -31,6 +30,8 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/gobuild"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -61,6 +62,8 @@ func Env(t testing.TB, vars map[string]string) map[string]string {
 		"RATE_LIMIT_KEY_PREFIX": "t_" + testenv.Name(),
 	}
 	env[events.KeysVariable] = EventKey
+	// The schedules in the test Redis (expiries, sweeps) are the test's own.
+	env["EXPIRY_KEY_PREFIX"] = "t_" + testenv.Name()
 	for k, v := range vars {
 		env[k] = v
 	}
@@ -386,16 +389,64 @@ func Process(t testing.TB, function string, env map[string]string) (string, *exe
 	return "", nil
 }
 
-// Ping sends url the event a PingSource sends, unsigned and in binary mode,
-// and returns the status of the answer.
-func Ping(t testing.TB, url string) int {
+// SweepDue sends url the event that makes domain's sweep run, signed by the
+// expiry source as it sends it, and returns the status of the answer.
+func SweepDue(t testing.TB, url, domain string) int {
 	t.Helper()
-	e := cloudevents.NewEvent()
-	e.SetID(fmt.Sprint(time.Now().UnixNano()))
-	e.SetType(events.PingType)
-	e.SetSource("/apis/v1/namespaces/ticketing/pingsources/test")
-	if err := e.SetData(cloudevents.ApplicationJSON, map[string]any{}); err != nil {
+	e, err := sweeps.Event(domain, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return post(t, url, e)
+	return Deliver(t, url, e)
+}
+
+// RunSweeps runs the sweep source on the schedule of env (its Redis and
+// EXPIRY_KEY_PREFIX) as the expiry source runs it, polling every 50ms, and
+// delivers each sweep it publishes, signed, to the URL that sweepers names
+// for its domain, as the domain's Trigger does. It stops when the test
+// ends. It returns the schedule, for a test to look at.
+func RunSweeps(t testing.TB, env map[string]string, sweepers map[string]string) *sweeps.Schedule {
+	t.Helper()
+	cfg := config.FromMap(env)
+	rdb := redisdb.Open(cfg)
+	if err := cfg.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	prefix := env["EXPIRY_KEY_PREFIX"]
+	if prefix == "" {
+		t.Fatal("RunSweeps: env has no EXPIRY_KEY_PREFIX: the test would share the schedule")
+	}
+	broker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		url, ok := sweepers[r.Header.Get("Ce-Subject")]
+		if !ok {
+			w.WriteHeader(http.StatusAccepted) // no Trigger takes it
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, url, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(http.StatusAccepted) // the broker took it; the Trigger delivers it
+	}))
+	t.Cleanup(broker.Close)
+	schedule := sweeps.New(rdb, prefix)
+	src := &sweeps.Source{
+		Schedule:  schedule,
+		Publisher: events.NewPublisher(broker.URL, 10*time.Second).Signing(Keys(t)),
+		Interval:  50 * time.Millisecond,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = src.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done }) // before the broker closes
+	return schedule
 }
