@@ -1,7 +1,6 @@
 package events_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/function"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 )
 
 // handler is an events.Receiver served as a function serves it.
@@ -32,24 +32,10 @@ func (h handler) Handle(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-// syncBuffer collects a function's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // traceIDs are the trace_id of every line logged for the event id.
-func (s *syncBuffer) traceIDs(t *testing.T, id string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func traceIDs(t *testing.T, logs *testkit.Log, id string) []string {
 	var ids []string
-	for line := range strings.Lines(s.b.String()) {
+	for line := range strings.Lines(logs.String()) {
 		var rec struct {
 			EventID string `json:"event_id"`
 			TraceID string `json:"trace_id"`
@@ -76,7 +62,7 @@ func TestEventsContinueTheTraceThatDecidedThem(t *testing.T) {
 	var mu sync.Mutex
 	handled := map[string]string{} // event id: the trace the handler ran in
 	decided := map[string]string{} // event id: the trace of the event it decided
-	logs := &syncBuffer{}
+	logs := &testkit.Log{}
 	receiver := events.NewReceiver(testKeys, func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 		logging.FromContext(ctx).Info("handling")
 		next, err := events.NewPending(ctx, events.Source("release-ticket"), "t1", events.TicketUpdated{ID: "t1"}, time.Now())
@@ -116,7 +102,7 @@ func TestEventsContinueTheTraceThatDecidedThem(t *testing.T) {
 		if next != want {
 			t.Errorf("the event decided while handling %s is in trace %q, want %s", id, next, want)
 		}
-		lines := logs.traceIDs(t, id)
+		lines := traceIDs(t, logs, id)
 		if len(lines) == 0 {
 			t.Errorf("no log line names event %s", id)
 		}

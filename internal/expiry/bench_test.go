@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 )
 
 // managedRedis is a redis-server as managed services offer it: notifications
@@ -52,7 +53,7 @@ func BenchmarkLateness(b *testing.B) {
 			if bc.source {
 				sink := newSink(b)
 				_, logs := runSource(b, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second)})
-				waitFor(b, "the source to subscribe", func() bool { return logs.contains("listening for expired keys") })
+				testkit.Eventually(b, patience, logs.Shows("listening for expired keys"))
 				arrival = sink.arrival
 			} else {
 				arrival = listen(b, d)
@@ -67,13 +68,13 @@ func BenchmarkLateness(b *testing.B) {
 				first := time.Now().Add(lead).Truncate(time.Millisecond)
 				step := spread / orders
 				ids := scheduleOrders(b, d, fmt.Sprintf("run%d", i), orders, first, step)
-				waitFor(b, "every expiry", func() bool {
+				testkit.Eventually(b, patience, func() error {
 					for _, id := range ids {
 						if arrival(id).IsZero() {
-							return false
+							return fmt.Errorf("no expiry yet for %s", id)
 						}
 					}
-					return true
+					return nil
 				})
 				for j, id := range ids {
 					late = append(late, arrival(id).Sub(first.Add(time.Duration(j)*step)))

@@ -1,7 +1,6 @@
 package expiry
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +23,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -85,16 +84,23 @@ func (s *sink) arrival(orderID string) time.Time {
 	return s.arrived[orderID]
 }
 
-// received reports whether an event was accepted for every one of ids.
-func (s *sink) received(ids []string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, id := range ids {
-		if len(s.accepted[id]) == 0 {
-			return false
+// received returns a check for testkit.Eventually that holds once an event
+// was accepted for every one of ids.
+func (s *sink) received(ids ...string) func() error {
+	return func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		missing := 0
+		for _, id := range ids {
+			if len(s.accepted[id]) == 0 {
+				missing++
+			}
 		}
+		if missing > 0 {
+			return fmt.Errorf("no event yet for %d of %d orders", missing, len(ids))
+		}
+		return nil
 	}
-	return true
 }
 
 // checkExpiredOnce fails t unless exactly one event was accepted for each of
@@ -124,42 +130,15 @@ func checkExpiredOnce(t testing.TB, s *sink, d *Deadlines, ids []string) {
 	}
 }
 
-// waitFor polls cond until it holds, and fails t if it does not within a
-// generous bound (this is a liveness check, not a timing assertion).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// logBuffer collects a source's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.buf.String(), s)
-}
+// patience bounds every wait of these tests: a liveness check, not a
+// timing assertion.
+const patience = 30 * time.Second
 
 // runSource runs s until the returned stop is called or the test ends. Its
 // logs go to the test's output and to the returned buffer.
-func runSource(t testing.TB, s *Source) (stop func(), logs *logBuffer) {
+func runSource(t testing.TB, s *Source) (stop func(), logs *testkit.Log) {
 	t.Helper()
-	logs = &logBuffer{}
+	logs = &testkit.Log{}
 	log := logging.New(logs, "expiry-source", slog.LevelInfo)
 	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), log))
 	done := make(chan error, 1)
@@ -172,7 +151,7 @@ func runSource(t testing.TB, s *Source) (stop func(), logs *logBuffer) {
 				t.Errorf("Run: %v", err)
 			}
 			if t.Failed() {
-				t.Logf("source logs:\n%s", logs.buf.String())
+				t.Logf("source logs:\n%s", logs.String())
 			}
 		})
 	}
@@ -250,7 +229,7 @@ func (r *redisServer) start() {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
 	defer rdb.Close()
-	waitFor(r.t, "redis-server to answer", func() bool { return rdb.Ping(context.Background()).Err() == nil })
+	testkit.Eventually(r.t, patience, func() error { return rdb.Ping(context.Background()).Err() })
 }
 
 // stop shuts the server down as an operator would, with SIGTERM.

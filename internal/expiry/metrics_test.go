@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -26,11 +27,11 @@ func TestExpiryLatenessIsRecorded(t *testing.T) {
 	d := newSchedule(t, connect(t, testenv.RedisURL(t)))
 	sink := newSink(t)
 	stop, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
-	waitFor(t, "the source to subscribe", func() bool { return logs.contains("listening for expired keys") })
+	testkit.Eventually(t, patience, logs.Shows("listening for expired keys"))
 	if err := d.Schedule(context.Background(), "o1", time.Now().Add(300*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
+	testkit.Eventually(t, patience, sink.received("o1"))
 	stop()
 
 	var rm metricdata.ResourceMetrics

@@ -2,10 +2,12 @@ package expiry
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -15,14 +17,14 @@ func TestNotificationExpiresOrder(t *testing.T) {
 	sink := newSink(t)
 	// A sweep only on start: the expiry can only come from the notification.
 	stop, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
-	waitFor(t, "the source to subscribe", func() bool { return logs.contains("listening for expired keys") })
+	testkit.Eventually(t, patience, logs.Shows("listening for expired keys"))
 	expiresAt := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
 
 	if err := d.Schedule(context.Background(), "o1", expiresAt); err != nil {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
+	testkit.Eventually(t, patience, sink.received("o1"))
 	e := sink.events("o1")[0]
 	if e.Type() != events.TypeOrderExpired || e.Source() != "/functions/expiry-source" ||
 		e.Subject() != "o1" || e.ID() != eventID("o1") || !e.Time().Equal(expiresAt) {
@@ -53,10 +55,10 @@ func TestSweepExpiresOrdersWithoutNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "the expiry events", func() bool { return sink.received(ids[:2]) })
+	testkit.Eventually(t, patience, sink.received(ids[:2]...))
 	stop()
 	checkExpiredOnce(t, sink, d, ids[:2]) // and none for the forgotten order, due at the same time
-	if !logs.contains("cannot enable keyspace notifications") {
+	if !logs.Contains("cannot enable keyspace notifications") {
 		t.Error("the source did not say that notifications cannot be enabled")
 	}
 }
@@ -68,17 +70,20 @@ func TestExpiresOrdersThatExpiredWhileStopped(t *testing.T) {
 	sink := newSink(t)
 	source := &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour}
 	stop, logs := runSource(t, source)
-	waitFor(t, "the source to subscribe", func() bool { return logs.contains("listening for expired keys") })
+	testkit.Eventually(t, patience, logs.Shows("listening for expired keys"))
 	ids := scheduleOrders(t, d, "order", 50, time.Now().Add(300*time.Millisecond), time.Millisecond)
 	stop()
 	// Nobody listens when the keys expire: their notifications are lost.
-	waitFor(t, "the keys to expire", func() bool {
+	testkit.Eventually(t, patience, func() error {
 		n, err := rdb.Exists(context.Background(), d.keyPrefix+ids[0], d.keyPrefix+ids[len(ids)-1]).Result()
-		return err == nil && n == 0
+		if err == nil && n != 0 {
+			err = fmt.Errorf("%d of the first and last orders' keys not expired yet", n)
+		}
+		return err
 	})
 
 	stop, _ = runSource(t, source)
-	waitFor(t, "the expiry events", func() bool { return sink.received(ids) })
+	testkit.Eventually(t, patience, sink.received(ids...))
 	stop()
 
 	checkExpiredOnce(t, sink, d, ids)
@@ -95,7 +100,7 @@ func TestTwoSourcesEmitEachExpiryOnce(t *testing.T) {
 
 	ids := scheduleOrders(t, d, "order", 300, time.Now().Add(200*time.Millisecond), 3*time.Millisecond)
 
-	waitFor(t, "the expiry events", func() bool { return sink.received(ids) })
+	testkit.Eventually(t, patience, sink.received(ids...))
 	stop1()
 	stop2()
 	checkExpiredOnce(t, sink, d, ids)
@@ -112,12 +117,17 @@ func TestRefusingSinkKeepsDeadlineUntilAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "the source to retry", func() bool { return sink.attempts.Load() >= 3 })
+	testkit.Eventually(t, patience, func() error {
+		if n := sink.attempts.Load(); n < 3 {
+			return fmt.Errorf("%d attempts to publish, want 3", n)
+		}
+		return nil
+	})
 	if _, ok, err := d.Deadline(context.Background(), "o1"); err != nil || !ok {
 		t.Fatalf("deadline dropped while the broker refused its event (%v)", err)
 	}
 	sink.refuse.Store(false)
-	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
+	testkit.Eventually(t, patience, sink.received("o1"))
 	stop()
 	checkExpiredOnce(t, sink, d, []string{"o1"})
 }
@@ -132,12 +142,12 @@ func TestSurvivesRedisRestart(t *testing.T) {
 	ctx := context.Background()
 	// A sweep only after each (re)subscription: the rest is notifications.
 	stop, logs := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: time.Hour})
-	waitFor(t, "the source to enable notifications", func() bool { return logs.contains("enabled keyspace notifications") })
+	testkit.Eventually(t, patience, logs.Shows("enabled keyspace notifications"))
 
 	if err := d.Schedule(ctx, "before", time.Now().Add(200*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the expiry before the restart", func() bool { return len(sink.events("before")) > 0 })
+	testkit.Eventually(t, patience, sink.received("before"))
 
 	during := time.Now().Add(200 * time.Millisecond)
 	if err := d.Schedule(ctx, "during", during); err != nil {
@@ -146,12 +156,12 @@ func TestSurvivesRedisRestart(t *testing.T) {
 	srv.stop()
 	time.Sleep(time.Until(during) + 200*time.Millisecond) // the deadline passes while Redis is down
 	srv.start()
-	waitFor(t, "the expiry that fell due while Redis was down", func() bool { return len(sink.events("during")) > 0 })
+	testkit.Eventually(t, patience, sink.received("during"))
 
 	if err := d.Schedule(ctx, "after", time.Now().Add(200*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the expiry after the restart", func() bool { return len(sink.events("after")) > 0 })
+	testkit.Eventually(t, patience, sink.received("after"))
 	stop()
 	checkExpiredOnce(t, sink, d, []string{"before", "during", "after"})
 }
@@ -170,7 +180,7 @@ func TestExpiryClaimedByADeadSourceIsTakenOverAfterItsLease(t *testing.T) {
 	}
 
 	stop, _ := runSource(t, &Source{Deadlines: d, Publisher: events.NewPublisher(sink.URL, 5*time.Second), SweepInterval: 100 * time.Millisecond})
-	waitFor(t, "the expiry event", func() bool { return len(sink.events("o1")) > 0 })
+	testkit.Eventually(t, patience, sink.received("o1"))
 	stop()
 
 	checkExpiredOnce(t, sink, d, []string{"o1"})

@@ -320,9 +320,11 @@ func (s *Service) idleCheck(inst *instance) {
 		s.mu.Unlock()
 		return
 	}
-	if inst.inflight > 0 {
+	if n := inst.inflight; n > 0 {
 		inst.idle.Reset(s.spec.Idle)
 		s.mu.Unlock()
+		s.spec.Log.Debug("idle period passed with requests in flight; keeping the process",
+			"function", s.spec.Name, "in_flight", n, "pid", inst.proc.Pid())
 		return
 	}
 	if left := s.spec.Idle - time.Since(inst.lastUsed); left > 0 {

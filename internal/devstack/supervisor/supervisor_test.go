@@ -20,6 +20,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/proc"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 )
 
 // fnBinary is the test function, built once for the package's tests.
@@ -45,6 +46,13 @@ func TestMain(m *testing.M) {
 // it when the test ends.
 func serve(t testing.TB, idle time.Duration, env ...string) *supervisor.Service {
 	t.Helper()
+	return serveLogged(t, idle, io.Discard, env...)
+}
+
+// serveLogged is serve with the supervisor's own lines, debug ones too,
+// written to log.
+func serveLogged(t testing.TB, idle time.Duration, log io.Writer, env ...string) *supervisor.Service {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +64,7 @@ func serve(t testing.TB, idle time.Duration, env ...string) *supervisor.Service 
 		Idle:   idle,
 		Grace:  5 * time.Second,
 		Output: os.Stderr,
-		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:    slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}, ln)
 	served := make(chan error, 1)
 	go func() { served <- svc.Serve() }()
@@ -95,20 +103,17 @@ func pidOf(t testing.TB, body string) string {
 	return pid
 }
 
-// waitFor polls the Service's status until it is in state, or fails the test.
+// waitFor waits until the Service is in state, or fails the test.
 func waitFor(t testing.TB, svc *supervisor.Service, state supervisor.State) supervisor.Status {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st := svc.Status()
-		if st.State == state {
-			return st
+	var st supervisor.Status
+	testkit.Eventually(t, 20*time.Second, func() error {
+		if st = svc.Status(); st.State != state {
+			return fmt.Errorf("%s is %s, want %s", st.Name, st.State, state)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is still %s, want %s", st.Name, st.State, state)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return st
 }
 
 func alive(pid string) bool {
@@ -207,15 +212,25 @@ func TestConcurrentFirstRequestsStartOneProcess(t *testing.T) {
 }
 
 func TestNoScaleToZeroWithARequestInFlight(t *testing.T) {
-	svc := serve(t, 50*time.Millisecond)
+	logs := &testkit.Log{}
+	svc := serveLogged(t, 50*time.Millisecond, logs)
 	blocked := make(chan string, 1)
 	go func() {
 		_, body := get(t, svc, "/block")
 		blocked <- body
 	}()
 	st := waitFor(t, svc, supervisor.Running)
-	// Many idle periods pass while the request is in flight.
-	time.Sleep(500 * time.Millisecond)
+	// Three idle periods pass while the request is in flight, each seen by
+	// the supervisor, which says so when it keeps the process.
+	testkit.Eventually(t, 20*time.Second, func() error {
+		if now := svc.Status(); now.State != supervisor.Running || now.Pid != st.Pid {
+			t.Fatalf("with a request in flight: %+v, want still running as pid %d", now, st.Pid)
+		}
+		if n := strings.Count(logs.String(), "keeping the process"); n < 3 {
+			return fmt.Errorf("%d idle periods passed with the request in flight, want 3", n)
+		}
+		return nil
+	})
 	if now := svc.Status(); now.State != supervisor.Running || now.Pid != st.Pid {
 		t.Fatalf("with a request in flight: %+v, want still running as pid %d", now, st.Pid)
 	}
@@ -296,18 +311,15 @@ func TestKeepRunning(t *testing.T) {
 			Output: os.Stderr, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 	}()
-	pids := func(n int) []string {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+	pids := func(n int) (lines []string) {
+		testkit.Eventually(t, 20*time.Second, func() error {
 			b, _ := os.ReadFile(starts)
-			if lines := strings.Fields(string(b)); len(lines) >= n {
-				return lines
+			if lines = strings.Fields(string(b)); len(lines) < n {
+				return fmt.Errorf("the source started %d times (%q), want %d", len(lines), b, n)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the source did not start %d times: %q", n, b)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
+		return lines
 	}
 	first := pids(1)[0]
 	var n int
@@ -326,24 +338,6 @@ func TestKeepRunning(t *testing.T) {
 	if alive(second) {
 		t.Errorf("source %s still runs after its context ended", second)
 	}
-}
-
-// syncBuffer is a log that the supervisor writes and a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestStopGetsWhatKnativeLeavesAfterTheDrain: on a cluster a stopping
@@ -368,7 +362,7 @@ func TestStopGetsWhatKnativeLeavesAfterTheDrain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuffer
+			var logs testkit.Log
 			svc := supervisor.New(supervisor.Spec{
 				Name: "fn", Path: fnBinary, Env: proc.Env("STOP_DELAY=" + tt.stopDelay),
 				Idle: 50 * time.Millisecond, Grace: supervisor.RevisionGrace(tt.timeout),

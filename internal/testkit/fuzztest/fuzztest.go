@@ -27,7 +27,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +39,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
@@ -53,7 +53,7 @@ type Function struct {
 
 	handler http.Handler
 	sink    *functest.Sink
-	logs    *logs
+	logs    *testkit.Log // what the function logged during the request being served
 
 	// What the database held and how many events the broker had after the
 	// last request, which a refused request must leave as they are.
@@ -69,7 +69,7 @@ func Start(f *testing.F, pattern string, fn function.Function, vars map[string]s
 	sink := functest.NewSink(f)
 	env := functest.Env(f, map[string]string{"K_SINK": sink.URL})
 	maps.Copy(env, vars)
-	logs := &logs{}
+	logs := &testkit.Log{}
 	handler := functest.Handler(f, pattern, fn, env, logs)
 	db := functest.Database(f, env)
 	f.Cleanup(func() {
@@ -103,7 +103,7 @@ func (fn *Function) Serve(t *testing.T, r *http.Request, token string) *httptest
 	if fn.state == nil {
 		fn.state, fn.events = fn.snapshot(t), len(fn.sink.Events())
 	}
-	fn.logs.reset()
+	fn.logs.Reset()
 	w := httptest.NewRecorder()
 	fn.handler.ServeHTTP(w, r)
 
@@ -220,31 +220,6 @@ func changed(before, after map[string][]string) string {
 		}
 	}
 	return ""
-}
-
-// logs keeps what the function logged during the request being served,
-// to show when it fails.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Reset()
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // Publisher publishes to a sink of its own, for a test that arranges
