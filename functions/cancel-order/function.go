@@ -24,7 +24,8 @@ import (
 
 // Function cancels one of the signed-in user's orders, which frees its
 // ticket, and announces it with ticketing.order.cancelled. A paid order
-// cannot be cancelled; cancelling a cancelled order changes nothing.
+// cannot be cancelled, nor one awaiting its payment's outcome (the payment
+// decides it); cancelling a cancelled order changes nothing.
 type Function struct {
 	mongo     *mongo.Client
 	redis     *redis.Client
@@ -83,6 +84,8 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		err = httpapi.NotAuthorized()
 	case errors.Is(err, orders.ErrComplete):
 		err = httpapi.BadRequest("Cannot cancel a completed order")
+	case errors.Is(err, orders.ErrAwaitingPayment):
+		err = httpapi.BadRequest("Cannot cancel an order whose payment is being confirmed")
 	}
 	if err != nil {
 		httpapi.WriteError(w, r, err)

@@ -101,6 +101,10 @@ func TestCancelOrderRefuses(t *testing.T) {
 	if _, err := fx.store.Complete(t.Context(), paid.ID.Hex()); err != nil {
 		t.Fatal(err)
 	}
+	paying, _ := fx.order(t, "buyer-1")
+	if _, err := fx.store.AwaitPayment(t.Context(), paying.ID.Hex(), 1); err != nil {
+		t.Fatal(err)
+	}
 	mine := functest.Session(t, "buyer-1", "b@example.com")
 	for _, tt := range []struct {
 		name, token, id string
@@ -114,6 +118,7 @@ func TestCancelOrderRefuses(t *testing.T) {
 		{"unknown order", mine, bson.NewObjectID().Hex(), http.StatusNotFound, "Not Found"},
 		{"malformed id", mine, "zzz", http.StatusNotFound, "Not Found"},
 		{"complete order", mine, paid.ID.Hex(), http.StatusBadRequest, "Cannot cancel a completed order"},
+		{"order awaiting its payment", mine, paying.ID.Hex(), http.StatusBadRequest, "Cannot cancel an order whose payment is being confirmed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := fx.cancel(t, tt.token, tt.id)
@@ -127,6 +132,9 @@ func TestCancelOrderRefuses(t *testing.T) {
 	}
 	if stored, _ := fx.store.ByID(t.Context(), paid.ID.Hex()); stored.Status != orders.StatusComplete || stored.Version != 1 {
 		t.Errorf("a refused cancel changed the complete order %+v", stored)
+	}
+	if stored, _ := fx.store.ByID(t.Context(), paying.ID.Hex()); stored.Status != orders.StatusAwaitingPayment || stored.Version != 0 {
+		t.Errorf("a refused cancel changed the order awaiting its payment %+v", stored)
 	}
 	if n := len(fx.sink.Events()); n != 0 {
 		t.Errorf("%d events published for refused cancels", n)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
@@ -93,6 +94,57 @@ func created(t *testing.T, res functest.Response) string {
 	return body.ID
 }
 
+// progress sums up the events of a payment's progress the sink got, in
+// order: "pending 1", "failed 1 declined", "created", "unpaid declined".
+func progress(t *testing.T, list []cloudevents.Event) string {
+	t.Helper()
+	var out []string
+	for _, e := range list {
+		var line string
+		switch e.Type() {
+		case events.TypeChargePending:
+			d, err := events.Decode[events.ChargePending](e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = fmt.Sprintf("pending %d", d.Attempt)
+		case events.TypeChargeFailed:
+			d, err := events.Decode[events.ChargeFailed](e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = fmt.Sprintf("failed %d %s", d.Attempt, d.Reason)
+		case events.TypeChargeCreated:
+			line = "created"
+		case events.TypeOrderUnpaid:
+			d, err := events.Decode[events.OrderUnpaid](e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = "unpaid " + d.Reason
+		default:
+			line = e.Type()
+		}
+		if e.Source() != "/functions/charge" {
+			line += " from " + e.Source()
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, ", ")
+}
+
+// last returns the last event of typ the sink got, or fails the test.
+func last(t *testing.T, list []cloudevents.Event, typ string) cloudevents.Event {
+	t.Helper()
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].Type() == typ {
+			return list[i]
+		}
+	}
+	t.Fatalf("no %s among %d events", typ, len(list))
+	return cloudevents.Event{}
+}
+
 func refused(t *testing.T, res functest.Response, status int, message string) {
 	t.Helper()
 	if res.Status != status || strings.Join(functest.Problems(t, res.Body), "|") != message {
@@ -115,7 +167,14 @@ func TestChargeTakesThePriceOnceAndAnnouncesIt(t *testing.T) {
 	if f.Get("amount") != "2050" || f.Get("currency") != "usd" || f.Get("source") != "tok_visa" || charges[0].IdempotencyKey == "" {
 		t.Errorf("Stripe was asked for %v with idempotency key %q; want 2050 usd from tok_visa, with a key", f, charges[0].IdempotencyKey)
 	}
-	e := fx.sink.Wait(t, 1)[0]
+	got := fx.sink.Wait(t, 2)
+	if p := progress(t, got); p != "pending 1, created" {
+		t.Errorf("events: %s; want the claim's ChargePending, then ChargeCreated", p)
+	}
+	if got[0].Subject() != orderID {
+		t.Errorf("ChargePending about %s, want %s", got[0].Subject(), orderID)
+	}
+	e := got[1]
 	if e.Type() != events.TypeChargeCreated || e.Source() != "/functions/charge" || e.Subject() != orderID {
 		t.Errorf("event %s from %s about %s, want %s from /functions/charge about %s", e.Type(), e.Source(), e.Subject(), events.TypeChargeCreated, orderID)
 	}
@@ -211,8 +270,8 @@ func TestConcurrentChargesForOneOrderChargeOnce(t *testing.T) {
 	if got := len(fx.stripe.Requests("/v1/charges")); got != 1 {
 		t.Errorf("%d charges reached Stripe, want 1", got)
 	}
-	if got := len(fx.sink.Wait(t, 1)); got != 1 {
-		t.Errorf("%d charge.created events, want 1", got)
+	if p := progress(t, fx.sink.Events()); p != "pending 1, created" {
+		t.Errorf("events: %s; want one claim, paid", p)
 	}
 }
 
@@ -261,8 +320,8 @@ func TestDeclinedCardIsA400AndAnotherCardMayPay(t *testing.T) {
 	if p := fx.payment(t, orderID); p != nil {
 		t.Errorf("a declined card left a payment: %+v", p)
 	}
-	if n := len(fx.sink.Events()); n != 0 {
-		t.Errorf("%d events published after two declines, want the order left payable", n)
+	if p := progress(t, fx.sink.Events()); p != "pending 1, failed 1 declined, pending 2, failed 2 declined" {
+		t.Errorf("events after two declines: %s; want each attempt pending then failed, the order left payable", p)
 	}
 	created(t, fx.pay(t, buyer, payBody(orderID, "tok_visa")))
 
@@ -276,8 +335,8 @@ func TestDeclinedCardIsA400AndAnotherCardMayPay(t *testing.T) {
 		t.Errorf("idempotency keys %q, %q, %q: want each attempt to have its own",
 			charges[0].IdempotencyKey, charges[1].IdempotencyKey, charges[2].IdempotencyKey)
 	}
-	if got := len(fx.sink.Wait(t, 1)); got != 1 {
-		t.Errorf("%d charge.created events, want 1", got)
+	if p := progress(t, fx.sink.Events()); p != "pending 1, failed 1 declined, pending 2, failed 2 declined, pending 3, created" {
+		t.Errorf("events: %s; want the third attempt paid", p)
 	}
 }
 
@@ -294,12 +353,15 @@ func TestThirdDeclineCancelsTheOrder(t *testing.T) {
 	for range payments.MaxDeclines - 1 {
 		refused(t, fx.pay(t, buyer, payBody(orderID, "tok_chargeDeclined")), http.StatusBadRequest, "Your card was declined.")
 	}
-	if n := len(fx.sink.Events()); n != 0 {
-		t.Fatalf("%d events published after %d declines, want the order still payable", n, payments.MaxDeclines-1)
+	if p := progress(t, fx.sink.Events()); p != "pending 1, failed 1 declined, pending 2, failed 2 declined" {
+		t.Fatalf("events after %d declines: %s; want the order still payable", payments.MaxDeclines-1, p)
 	}
 	refused(t, fx.pay(t, buyer, payBody(orderID, "tok_chargeDeclined")), http.StatusBadRequest,
 		"Your card was declined.|The order is cancelled: its payment was declined 3 times")
-	e := fx.sink.Wait(t, 1)[0]
+	if p := progress(t, fx.sink.Events()); p != "pending 1, failed 1 declined, pending 2, failed 2 declined, pending 3, failed 3 declined, unpaid declined" {
+		t.Errorf("events: %s; want the third attempt failed, then the order closed", p)
+	}
+	e := last(t, fx.sink.Events(), events.TypeOrderUnpaid)
 	d, err := events.Decode[events.OrderUnpaid](e)
 	if err != nil || e.Source() != "/functions/charge" || d != (events.OrderUnpaid{OrderID: orderID, Reason: events.UnpaidDeclined}) {
 		t.Errorf("published %s from %s: %s, want the order closed for its declines, from /functions/charge", e.Type(), e.Source(), e.Data())
@@ -331,8 +393,8 @@ func TestStripeThatTookNothingIsA503AndStoresNothing(t *testing.T) {
 			if p := fx.payment(t, orderID); p != nil {
 				t.Errorf("a failed charge left a payment: %+v", p)
 			}
-			if n := len(fx.sink.Events()); n != 0 {
-				t.Errorf("%d events published for a failed charge", n)
+			if p := progress(t, fx.sink.Events()); p != "pending 1, failed 1 unavailable" {
+				t.Errorf("events: %s; want the claim announced and its release", p)
 			}
 		})
 	}
@@ -374,8 +436,8 @@ func TestUnknownOutcomeIsA202AndKeepsTheClaim(t *testing.T) {
 			if n := len(fx.stripe.Requests("/v1/charges")); n != 1 {
 				t.Errorf("%d charges reached Stripe, want 1", n)
 			}
-			if n := len(fx.sink.Events()); n != 0 {
-				t.Errorf("%d events published before the outcome is known", n)
+			if p := progress(t, fx.sink.Events()); p != "pending 1" {
+				t.Errorf("events: %s; want only the claim's ChargePending before the outcome is known", p)
 			}
 		})
 	}
@@ -459,7 +521,7 @@ func TestChargeIsRecordedWhenTheClientGivesUp(t *testing.T) {
 	<-gaveUp
 	release()
 
-	e := fx.sink.Wait(t, 1)[0]
+	e := last(t, fx.sink.Wait(t, 2), events.TypeChargeCreated)
 	if data, err := events.Decode[events.ChargeCreated](e); err != nil || data.OrderID != orderID {
 		t.Fatalf("event %s %v, want the charge of order %s", e.Data(), err, orderID)
 	}

@@ -17,10 +17,14 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 )
 
-// Function marks an order complete when its payment is announced. Completing
-// is conditional: a complete order stays as it is, and an order that was
-// cancelled meanwhile (its expiry crossed the payment) stays cancelled, its
-// payment being the payments domain's to refund.
+// Function follows an order's payment as the payments domain announces it:
+// awaiting:payment from the moment a charge is claimed (ChargePending),
+// created again when it took nothing (ChargeFailed), complete when it took
+// the money (ChargeCreated). Each change is conditional: a complete order
+// stays as it is, an order that was cancelled meanwhile (its expiry crossed
+// the payment) stays cancelled, its payment being the payments domain's to
+// refund, and an attempt's event older than the latest one heard of, or
+// repeated, changes nothing.
 type Function struct {
 	mongo    *mongo.Client
 	orders   *orders.Store
@@ -40,12 +44,47 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.mongo = client
 	f.orders = orders.NewStore(db)
 	// No inbox: completing is idempotent on its own.
-	f.receiver = events.NewReceiver(keys, f.complete, nil)
+	f.receiver = events.NewReceiver(keys, f.apply, nil)
 	return nil
 }
 
-// Handle serves the Trigger on ticketing.charge.created.
+// Handle serves the Triggers on ticketing.charge.created,
+// ticketing.charge.pending and ticketing.charge.failed.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
+
+func (f *Function) apply(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	switch e.Type() {
+	case events.TypeChargePending:
+		d, err := events.Decode[events.ChargePending](e)
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.progress(ctx, e, d.OrderID, func(id string) (*orders.Order, error) { return f.orders.AwaitPayment(ctx, id, d.Attempt) })
+	case events.TypeChargeFailed:
+		d, err := events.Decode[events.ChargeFailed](e)
+		if err != nil {
+			return nil, err
+		}
+		return nil, f.progress(ctx, e, d.OrderID, func(id string) (*orders.Order, error) { return f.orders.PaymentFailed(ctx, id, d.Attempt) })
+	}
+	return f.complete(ctx, e)
+}
+
+// progress applies a payment's progress to the order with id.
+func (f *Function) progress(ctx context.Context, e cloudevents.Event, id string, apply func(id string) (*orders.Order, error)) error {
+	if _, err := bson.ObjectIDFromHex(id); err != nil {
+		return events.Permanent(fmt.Errorf("event %s: order id %q: %w", e.ID(), id, err))
+	}
+	o, err := apply(id)
+	if errors.Is(err, orders.ErrNotFound) {
+		return fmt.Errorf("%s of order %s: not found: %w", e.Type(), id, events.ErrEarly)
+	}
+	if err != nil {
+		return err
+	}
+	logging.FromContext(ctx).Info("payment's progress applied", "order", id, "status", o.Status, "attempt", o.PaymentAttempt)
+	return nil
+}
 
 func (f *Function) complete(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	charge, err := events.Decode[events.ChargeCreated](e)

@@ -102,3 +102,53 @@ func TestCompleteOrderRetriesAnUnknownOrderAndDropsAMalformedOne(t *testing.T) {
 		t.Errorf("malformed order id: status %d, want 400 (dropped)", status)
 	}
 }
+
+func chargePending(t *testing.T, orderID string, attempt int64) cloudevents.Event {
+	return functest.Event(t, "charge", orderID, events.ChargePending{OrderID: orderID, Attempt: attempt})
+}
+
+func chargeFailed(t *testing.T, source, orderID string, attempt int64) cloudevents.Event {
+	return functest.Event(t, source, orderID, events.ChargeFailed{OrderID: orderID, Attempt: attempt, Reason: events.ChargeDeclined})
+}
+
+// TestOrderAwaitsItsPaymentWhileItsOutcomeIsUnknown delivers a payment's
+// progress, late and repeated as a broker may: the order is awaiting:payment
+// while its latest attempt is under way, created again when it failed,
+// complete when paid, and nothing moves it back from complete; its version
+// moves only with the completion.
+func TestOrderAwaitsItsPaymentWhileItsOutcomeIsUnknown(t *testing.T) {
+	fx := setup(t)
+	o := fx.order(t)
+	id := o.ID.Hex()
+	first := chargePending(t, id, 1)
+	for _, st := range []struct {
+		name    string
+		event   cloudevents.Event
+		status  string
+		version int64
+	}{
+		{"claimed", first, orders.StatusAwaitingPayment, 0},
+		{"claim redelivered", first, orders.StatusAwaitingPayment, 0},
+		{"declined", chargeFailed(t, "charge", id, 1), orders.StatusCreated, 0},
+		{"claim delivered late", first, orders.StatusCreated, 0},
+		{"second claim", chargePending(t, id, 2), orders.StatusAwaitingPayment, 0},
+		{"declined when the sweep asked again", chargeFailed(t, "sweep-payments", id, 2), orders.StatusCreated, 0},
+		{"third claim", chargePending(t, id, 3), orders.StatusAwaitingPayment, 0},
+		{"paid", chargeCreated(t, id), orders.StatusComplete, 1},
+		{"third claim redelivered after the payment", chargePending(t, id, 3), orders.StatusComplete, 1},
+		{"a failure after the payment", chargeFailed(t, "charge", id, 3), orders.StatusComplete, 1},
+	} {
+		if status := functest.Deliver(t, fx.url, st.event); status != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200", st.name, status)
+		}
+		if status, version := fx.state(t, id); status != st.status || version != st.version {
+			t.Fatalf("%s: order %s v%d, want %s v%d", st.name, status, version, st.status, st.version)
+		}
+	}
+	if status := functest.Deliver(t, fx.url, chargePending(t, bson.NewObjectID().Hex(), 1)); status != http.StatusConflict {
+		t.Errorf("pending of an unknown order: status %d, want 409", status)
+	}
+	if status := functest.Deliver(t, fx.url, chargeFailed(t, "charge", "nope", 1)); status != http.StatusBadRequest {
+		t.Errorf("failure of a malformed order id: status %d, want 400", status)
+	}
+}

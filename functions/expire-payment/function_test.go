@@ -130,8 +130,8 @@ func TestExpiryDuringAPaymentIsLeftToItsOutcome(t *testing.T) {
 	if err := <-paid; err != nil {
 		t.Fatalf("the payment let through before the deadline: %v, want it paid", err)
 	}
-	if got := fx.sink.Wait(t, 1); got[0].Type() != events.TypeChargeCreated {
-		t.Errorf("published %s, want charge.created", got[0].Type())
+	if got := fx.sink.Wait(t, 2); got[0].Type() != events.TypeChargePending || got[1].Type() != events.TypeChargeCreated {
+		t.Errorf("published %s, %s; want charge.pending, charge.created", got[0].Type(), got[1].Type())
 	}
 	if status := fx.expire(t, id); status != http.StatusOK {
 		t.Fatalf("expiry after the payment: status %d", status)
@@ -168,7 +168,11 @@ func TestPaymentDeclinedAfterTheDeadlineClosesTheOrder(t *testing.T) {
 	if err := <-paid; !errors.As(err, &refused) {
 		t.Fatalf("Pay: %v, want Stripe's refusal", err)
 	}
-	e := fx.sink.Wait(t, 1)[0]
+	got := fx.sink.Wait(t, 3)
+	if got[0].Type() != events.TypeChargePending || got[1].Type() != events.TypeChargeFailed {
+		t.Errorf("published %s, %s first; want charge.pending, charge.failed", got[0].Type(), got[1].Type())
+	}
+	e := got[2]
 	d, err := events.Decode[events.OrderUnpaid](e)
 	if err != nil || e.Source() != "/functions/charge" || d != (events.OrderUnpaid{OrderID: id.Hex(), Reason: events.UnpaidExpired}) {
 		t.Errorf("published %s from %s: %s, want the order's expiry from /functions/charge", e.Type(), e.Source(), e.Data())

@@ -27,6 +27,8 @@ const (
 	TypeOrderExpired   = "ticketing.order.expired"
 	TypeChargeCreated  = "ticketing.charge.created"
 	TypeOrderUnpaid    = "ticketing.order.unpaid"
+	TypeChargePending  = "ticketing.charge.pending"
+	TypeChargeFailed   = "ticketing.charge.failed"
 	TypeSweepDue       = "ticketing.sweep.due"
 )
 
@@ -47,6 +49,8 @@ var Catalogue = map[string]Data{
 	TypeOrderExpired:   OrderExpired{},
 	TypeChargeCreated:  ChargeCreated{},
 	TypeOrderUnpaid:    OrderUnpaid{},
+	TypeChargePending:  ChargePending{},
+	TypeChargeFailed:   ChargeFailed{},
 	TypeSweepDue:       SweepDue{},
 }
 
@@ -67,7 +71,11 @@ var Emitters = map[string][]string{
 	// sweep-payments for a payment that failed past the deadline, or the
 	// order's last declined attempt.
 	TypeOrderUnpaid: {"expire-payment", "charge", "sweep-payments"},
-	TypeSweepDue:    {"expiry-source"},
+	// A claim is made only by a charge request; it is released by the
+	// request, or by the sweep when its repeated request is declined.
+	TypeChargePending: {"charge"},
+	TypeChargeFailed:  {"charge", "sweep-payments"},
+	TypeSweepDue:      {"expiry-source"},
 }
 
 // emitted reports whether an event of type typ from source is one the
@@ -172,6 +180,32 @@ const (
 	UnpaidDeclined = "declined"
 )
 
+// ChargePending says that a payment of an order was let through to Stripe:
+// until its outcome is known (ChargeCreated or ChargeFailed) the order awaits
+// its payment. Attempt numbers the order's payments, one more for each, so
+// that a consumer can tell an old attempt's event, repeated or late, from the
+// current one's. Subject: the order id.
+type ChargePending struct {
+	OrderID string `json:"orderId"`
+	Attempt int64  `json:"attempt"`
+}
+
+// ChargeFailed says that the payment numbered Attempt took nothing and gave
+// the order up: Stripe refused it (Reason "declined"), or the request never
+// reached Stripe or was throttled (Reason "unavailable"). The order may be
+// paid again, unless OrderUnpaid follows. Subject: the order id.
+type ChargeFailed struct {
+	OrderID string `json:"orderId"`
+	Attempt int64  `json:"attempt"`
+	Reason  string `json:"reason"`
+}
+
+// The reasons of ChargeFailed.
+const (
+	ChargeDeclined    = "declined"
+	ChargeUnavailable = "unavailable"
+)
+
 // SweepDue says that a domain's outboxes may hold events left unpublished,
 // or other work a crash left half done, and asks its sweep to finish it.
 // Subject: the domain (users, tickets, orders, payments).
@@ -189,4 +223,6 @@ func (OrderCancelled) EventType() string { return TypeOrderCancelled }
 func (OrderExpired) EventType() string   { return TypeOrderExpired }
 func (ChargeCreated) EventType() string  { return TypeChargeCreated }
 func (OrderUnpaid) EventType() string    { return TypeOrderUnpaid }
+func (ChargePending) EventType() string  { return TypeChargePending }
+func (ChargeFailed) EventType() string   { return TypeChargeFailed }
 func (SweepDue) EventType() string       { return TypeSweepDue }

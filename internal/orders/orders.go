@@ -45,9 +45,13 @@ type Order struct {
 	Version   int64         `bson:"version"`
 	TicketID  bson.ObjectID `bson:"ticketId"`
 	// Price is the ticket's price when the order was made, the amount to charge.
-	Price     money.Cents      `bson:"price"`
-	CreatedAt time.Time        `bson:"createdAt"`
-	Outbox    []events.Pending `bson:"outbox,omitempty"`
+	Price money.Cents `bson:"price"`
+	// PaymentAttempt is the number of the payments domain's latest attempt
+	// at paying the order that the order has heard of (ChargePending or
+	// ChargeFailed): an event of an older attempt is stale.
+	PaymentAttempt int64            `bson:"paymentAttempt,omitempty"`
+	CreatedAt      time.Time        `bson:"createdAt"`
+	Outbox         []events.Pending `bson:"outbox,omitempty"`
 }
 
 // Ticket is the orders domain's copy of a ticket.
@@ -100,6 +104,9 @@ var (
 	ErrReserved = errors.New("ticket is already reserved")
 	// ErrComplete is returned for a cancellation of a paid order.
 	ErrComplete = errors.New("order is complete")
+	// ErrAwaitingPayment is returned for a buyer's cancellation of an order
+	// whose payment is under way: its outcome decides.
+	ErrAwaitingPayment = errors.New("order is awaiting its payment's outcome")
 	// ErrCancelled is returned for a completion of a cancelled order.
 	ErrCancelled = errors.New("order is cancelled")
 	// ErrNotDue is returned for an expiry before the order's deadline.
@@ -402,14 +409,21 @@ func (s *Store) ByUser(ctx context.Context, userID string) ([]Order, error) {
 // Cancel cancels the order with id, frees its ticket for other buyers and
 // announces it with OrderCancelled. Cancelling a cancelled order changes
 // nothing (but frees the ticket if a crash left it held); a complete order
-// is ErrComplete. The order returned carries every event still pending in
-// its outbox, for the caller to publish in order.
+// is ErrComplete, and one awaiting its payment's outcome ErrAwaitingPayment.
+// The order returned carries every event still pending in its outbox, for
+// the caller to publish in order.
 func (s *Store) Cancel(ctx context.Context, id, source string, now time.Time) (*Order, error) {
-	return s.cancel(ctx, id, source, now, nil)
+	return s.cancel(ctx, id, source, now, func(o *Order) error {
+		if o.Status == StatusAwaitingPayment {
+			return ErrAwaitingPayment
+		}
+		return nil
+	})
 }
 
 // CancelUnpaid is Cancel for an order the payments domain closed unpaid
-// for reason (events.UnpaidExpired or events.UnpaidDeclined): an expired
+// for reason (events.UnpaidExpired or events.UnpaidDeclined), created or
+// awaiting its payment (whose failure's event may come later): an expired
 // order before its own deadline is ErrNotDue.
 func (s *Store) CancelUnpaid(ctx context.Context, id, reason, source string, now time.Time) (*Order, error) {
 	return s.cancel(ctx, id, source, now, func(o *Order) error {
@@ -455,10 +469,10 @@ func (s *Store) cancel(ctx context.Context, id, source string, now time.Time, al
 	return o, nil
 }
 
-// Complete marks the order with id paid, for good: its claim on the ticket
-// stays. Completing a complete order changes nothing; a cancelled order stays
-// cancelled and is ErrCancelled (its payment is the payments domain's to
-// refund).
+// Complete marks the order with id paid, for good, whether it was created or
+// awaiting its payment: its claim on the ticket stays. Completing a complete
+// order changes nothing; a cancelled order stays cancelled and is
+// ErrCancelled (its payment is the payments domain's to refund).
 func (s *Store) Complete(ctx context.Context, id string) (*Order, error) {
 	return s.change(ctx, id, func(o *Order) (bson.D, error) {
 		switch o.Status {
@@ -473,22 +487,67 @@ func (s *Store) Complete(ctx context.Context, id string) (*Order, error) {
 	})
 }
 
+// AwaitPayment marks the order with id awaiting:payment, from ChargePending
+// of the payments domain's attempt numbered attempt, and returns it. Only a
+// created or awaiting order whose latest attempt heard of is older changes:
+// a repeated or late event of an attempt whose outcome came first changes
+// nothing, and a complete or cancelled order stays as it is.
+func (s *Store) AwaitPayment(ctx context.Context, id string, attempt int64) (*Order, error) {
+	return s.change(ctx, id, func(o *Order) (bson.D, error) {
+		if !o.open() || o.PaymentAttempt >= attempt {
+			return nil, nil
+		}
+		o.Status, o.PaymentAttempt = StatusAwaitingPayment, attempt
+		return o.paymentUpdate(), nil
+	})
+}
+
+// PaymentFailed makes the order with id created again, payable with another
+// card, from ChargeFailed of the attempt numbered attempt, and returns it.
+// It records the attempt, so that its ChargePending, should it come late,
+// changes nothing; an event of an attempt older than one heard of, and a
+// complete or cancelled order, change nothing.
+func (s *Store) PaymentFailed(ctx context.Context, id string, attempt int64) (*Order, error) {
+	return s.change(ctx, id, func(o *Order) (bson.D, error) {
+		if !o.open() || o.PaymentAttempt > attempt || o.PaymentAttempt == attempt && o.Status == StatusCreated {
+			return nil, nil
+		}
+		o.Status, o.PaymentAttempt = StatusCreated, attempt
+		return o.paymentUpdate(), nil
+	})
+}
+
+// open reports whether o is created or awaiting its payment.
+func (o *Order) open() bool {
+	return o.Status == StatusCreated || o.Status == StatusAwaitingPayment
+}
+
+// paymentUpdate writes o's status and payment attempt. The version stays:
+// it numbers the order's events (OrderCreated, OrderCancelled), which the
+// other domains' copies apply in order, and the payment's progress is none
+// of theirs.
+func (o *Order) paymentUpdate() bson.D {
+	return bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: o.Status}, {Key: "paymentAttempt", Value: o.PaymentAttempt}}}}
+}
+
 // change reads the order with id and writes what decide makes of it, on
-// condition that its version is still the one read; when a concurrent change
-// wins, it reads and decides again. decide changes o as the update will, and
-// returns a nil update when there is nothing to write.
+// condition that its version, status and payment attempt are still the ones
+// read (a payment's progress changes the status without a new version);
+// when a concurrent change wins, it reads and decides again. decide changes
+// o as the update will, and returns a nil update when there is nothing to
+// write.
 func (s *Store) change(ctx context.Context, id string, decide func(o *Order) (update bson.D, err error)) (*Order, error) {
 	for {
 		o, err := s.ByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		read := o.Version
+		filter := bson.D{{Key: "_id", Value: o.ID}, {Key: "version", Value: o.Version}, {Key: "status", Value: o.Status}, paymentAttemptIs(o.PaymentAttempt)}
 		update, err := decide(o)
 		if err != nil || update == nil {
 			return o, err
 		}
-		res, err := s.orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: o.ID}, {Key: "version", Value: read}}, update)
+		res, err := s.orders.UpdateOne(ctx, filter, update)
 		if err != nil {
 			return nil, fmt.Errorf("update order %s: %w", id, err)
 		}
@@ -496,4 +555,13 @@ func (s *Store) change(ctx context.Context, id string, decide func(o *Order) (up
 			return o, nil
 		}
 	}
+}
+
+// paymentAttemptIs matches an order whose payment attempt is n: an order
+// that has heard of none has no such field.
+func paymentAttemptIs(n int64) bson.E {
+	if n == 0 {
+		return bson.E{Key: "paymentAttempt", Value: bson.D{{Key: "$exists", Value: false}}}
+	}
+	return bson.E{Key: "paymentAttempt", Value: n}
 }

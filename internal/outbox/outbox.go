@@ -43,10 +43,13 @@ func New(coll *mongo.Collection, pub Publisher) *Outbox {
 	return &Outbox{coll: coll, pub: pub}
 }
 
-// Push is the update that adds p to a document's outbox, to be combined with
-// the change p announces in one update.
-func Push(p events.Pending) bson.E {
-	return bson.E{Key: "$push", Value: bson.D{{Key: Field, Value: p}}}
+// Push is the update that adds p, in order, to a document's outbox, to be
+// combined with the change they announce in one update.
+func Push(p ...events.Pending) bson.E {
+	if len(p) == 1 {
+		return bson.E{Key: "$push", Value: bson.D{{Key: Field, Value: p[0]}}}
+	}
+	return bson.E{Key: "$push", Value: bson.D{{Key: Field, Value: bson.D{{Key: "$each", Value: p}}}}}
 }
 
 // Publish sends pending, the events just written to document id, in order,

@@ -29,27 +29,50 @@ var absent = bson.D{{Key: "$exists", Value: false}}
 
 // claimOrder lets p through to Stripe: one conditional write on the copy of
 // its order, which must be open, not closed, not expired, before its
-// deadline at now, and held by no other payment. Otherwise it says why not.
-func (s *Store) claimOrder(ctx context.Context, p *Payment, now time.Time) error {
-	res, err := s.orders.UpdateOne(ctx, bson.D{
-		{Key: "_id", Value: p.OrderID},
-		{Key: "status", Value: bson.D{{Key: "$ne", Value: OrderCancelled}}},
-		{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: now}}},
-		{Key: "closed", Value: absent},
-		{Key: "expired", Value: bson.D{{Key: "$ne", Value: true}}},
-		{Key: "claim", Value: absent},
-	}, bson.D{{Key: "$set", Value: bson.D{{Key: "claim", Value: p.ID}}}})
-	if err != nil {
-		return fmt.Errorf("claim order %s for payment %s: %w", p.OrderID.Hex(), p.ID.Hex(), err)
+// deadline at now, and held by no other payment. The same write numbers the
+// attempt and puts ChargePending in the copy's outbox, so that the orders
+// domain shows the order awaiting its payment. It returns the copy as
+// written, or says why the order cannot be paid.
+func (s *Store) claimOrder(ctx context.Context, p *Payment, source string, now time.Time) (*Order, error) {
+	for {
+		o, err := s.Order(ctx, p.OrderID.Hex())
+		if err != nil {
+			return nil, err
+		}
+		if err := o.unpayable(now); err != nil {
+			return nil, err
+		}
+		attempt := o.Attempts + 1
+		pending, err := events.NewPending(ctx, source, o.ID.Hex(), events.ChargePending{OrderID: o.ID.Hex(), Attempt: attempt}, now)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.orders.UpdateOne(ctx, bson.D{
+			{Key: "_id", Value: p.OrderID},
+			{Key: "status", Value: bson.D{{Key: "$ne", Value: OrderCancelled}}},
+			{Key: "expiresAt", Value: bson.D{{Key: "$gt", Value: now}}},
+			{Key: "closed", Value: absent},
+			{Key: "expired", Value: bson.D{{Key: "$ne", Value: true}}},
+			{Key: "claim", Value: absent},
+			attemptsAre(o.Attempts),
+		}, bson.D{{Key: "$set", Value: bson.D{{Key: "claim", Value: p.ID}, {Key: "attempts", Value: attempt}}}, outbox.Push(pending)})
+		if err != nil {
+			return nil, fmt.Errorf("claim order %s for payment %s: %w", p.OrderID.Hex(), p.ID.Hex(), err)
+		}
+		if res.MatchedCount == 1 {
+			o.Claim, o.Attempts, o.Outbox = p.ID, attempt, append(o.Outbox, pending)
+			return o, nil
+		}
 	}
-	if res.MatchedCount == 1 {
-		return nil
+}
+
+// attemptsAre matches a copy whose attempts were n, as read: a copy no
+// payment has claimed yet has no such field.
+func attemptsAre(n int64) bson.E {
+	if n == 0 {
+		return bson.E{Key: "attempts", Value: absent}
 	}
-	o, err := s.Order(ctx, p.OrderID.Hex())
-	if err != nil {
-		return err
-	}
-	return o.unpayable(now)
+	return bson.E{Key: "attempts", Value: n}
 }
 
 // unpayable says why no payment may start for o at now, if it may not.
@@ -66,10 +89,11 @@ func (o *Order) unpayable(now time.Time) error {
 }
 
 // releaseOrder gives up p's claim on its order after Stripe took nothing
-// (declined tells whether Stripe refused it), and closes the order in the
-// same write when that was its last chance: its deadline has passed, its
-// expiry came while p held it, or it was the order's last decline. It returns the copy as written, or nil when p
-// held it no more.
+// (declined tells whether Stripe refused it), with ChargeFailed in the
+// copy's outbox, and closes the order in the same write when that was its
+// last chance: its deadline has passed, its expiry came while p held it, or
+// it was the order's last decline. It returns the copy as written, or nil
+// when p held it no more.
 func (s *Store) releaseOrder(ctx context.Context, p *Payment, declined bool, source string, now time.Time) (*Order, error) {
 	for {
 		o, err := s.Order(ctx, p.OrderID.Hex())
@@ -84,16 +108,26 @@ func (s *Store) releaseOrder(ctx context.Context, p *Payment, declined bool, sou
 		}
 		set := bson.D{{Key: "declines", Value: o.Declines}}
 		update := bson.D{{Key: "$unset", Value: bson.D{{Key: "claim", Value: ""}}}}
+		reason := events.ChargeUnavailable
+		if declined {
+			reason = events.ChargeDeclined
+		}
+		failed, err := events.NewPending(ctx, source, o.ID.Hex(), events.ChargeFailed{OrderID: o.ID.Hex(), Attempt: o.Attempts, Reason: reason}, now)
+		if err != nil {
+			return nil, err
+		}
+		push := []events.Pending{failed}
 		if reason := o.closing(now); reason != "" {
 			unpaid, err := unpaidEvent(ctx, source, o.ID, reason, now)
 			if err != nil {
 				return nil, err
 			}
-			o.Closed, o.Unpaid, o.Outbox = reason, &unpaid, append(o.Outbox, unpaid)
+			o.Closed, o.Unpaid = reason, &unpaid
 			set = append(set, bson.E{Key: "closed", Value: reason}, bson.E{Key: "unpaid", Value: unpaid})
-			update = append(update, outbox.Push(unpaid))
+			push = append(push, unpaid)
 		}
-		update = append(update, bson.E{Key: "$set", Value: set})
+		o.Outbox = append(o.Outbox, push...)
+		update = append(update, outbox.Push(push...), bson.E{Key: "$set", Value: set})
 		filter := bson.D{{Key: "_id", Value: o.ID}, {Key: "claim", Value: p.ID}}
 		if !o.Expired {
 			// The expiry's mark, should it come now, is decided on again.

@@ -78,6 +78,9 @@ type Order struct {
 	// Expired says that the order's expiry came while a payment held it:
 	// the payment's failure closes the order.
 	Expired bool `bson:"expired,omitempty"`
+	// Attempts counts the payments let through to Stripe; each claim takes
+	// the next number, which its ChargePending and ChargeFailed carry.
+	Attempts int64 `bson:"attempts,omitempty"`
 	// Declines counts the attempts Stripe refused.
 	Declines int `bson:"declines,omitempty"`
 	// Closed is why the order was closed unpaid (events.UnpaidExpired or

@@ -89,11 +89,21 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 	// From here on the claims are to be released, and Stripe may take the
 	// money: its answer is recorded even when the client stops waiting.
 	ctx = context.WithoutCancel(ctx)
-	if err := pr.store.claimOrder(ctx, p, now); err != nil {
+	o, err = pr.store.claimOrder(ctx, p, pr.source, now)
+	if err != nil {
 		// Nothing went to Stripe: the payment goes.
 		return nil, errors.Join(err, pr.store.release(ctx, p))
 	}
+	// ChargePending goes to the broker while Stripe is asked, so that the
+	// broker's pace never delays the charge; it is out before the outcome's
+	// event, should that be in the same outbox.
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		pr.orders.Announce(ctx, o.ID, o.Outbox...)
+	}()
 	stripeID, err := pr.stripe.Charge(ctx, p)
+	<-announced
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		logging.FromContext(ctx).Warn("charge outcome unknown; the claim is kept for the payments sweep",
@@ -125,8 +135,9 @@ func (pr *Processor) Pay(ctx context.Context, orderID, userID, token string) (*P
 }
 
 // release gives up p, which took nothing (declined: Stripe refused it), and
-// its claim on the order, which it closes if that was its last chance, and
-// returns the order as released (nil if p held it no more). The order goes
+// its claim on the order, which it closes if that was its last chance,
+// announces it with ChargeFailed (and OrderUnpaid when closed), and returns
+// the order as released (nil if p held it no more). The order goes
 // first: a payment whose order it no longer holds never reaches Stripe, so
 // the sweep drops it should a crash come in between.
 func (pr *Processor) release(ctx context.Context, p *Payment, declined bool) (*Order, error) {
@@ -137,10 +148,13 @@ func (pr *Processor) release(ctx context.Context, p *Payment, declined bool) (*O
 	if err := pr.store.release(ctx, p); err != nil {
 		return nil, err
 	}
-	if o != nil && o.Closed != "" {
-		logging.FromContext(ctx).Info("order closed unpaid", "order", o.ID.Hex(), "reason", o.Closed)
-		pr.orders.Announce(ctx, o.ID, o.Outbox...)
+	if o == nil {
+		return nil, nil
 	}
+	if o.Closed != "" {
+		logging.FromContext(ctx).Info("order closed unpaid", "order", o.ID.Hex(), "reason", o.Closed)
+	}
+	pr.orders.Announce(ctx, o.ID, o.Outbox...)
 	return o, nil
 }
 
