@@ -14,6 +14,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/deadletters"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -29,16 +30,13 @@ func deadLettersScenario(t *testing.T, s *devstacktest.Stack, flaky *devstacktes
 	}
 
 	var letter deadletters.Letter
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		l, ok := findLetter(letters(t, s, "list", "-json"), user.ID)
-		if ok {
-			letter = l
-			break
+	testkit.Eventually(t, time.Minute, func() error {
+		var ok bool
+		if letter, ok = findLetter(letters(t, s, "list", "-json"), user.ID); !ok {
+			return fmt.Errorf("the sign-up's event (user %s) is not among the dead letters", user.ID)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sign-up's event is not among the dead letters within a minute")
-		}
-	}
+		return nil
+	})
 	if letter.Type != "ticketing.user.created" || letter.Source != "/functions/signup" || letter.ErrorCode != "503" || letter.Deaths != 1 || letter.Unsigned {
 		t.Errorf("dead letter %+v, want the sign-up's signed ticketing.user.created, failed with 503 once", letter)
 	}

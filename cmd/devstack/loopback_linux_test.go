@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 )
 
 // loopbackOnly checks that nothing devstack runs listens beyond the
@@ -27,20 +28,19 @@ func loopbackOnly(t *testing.T, s *devstacktest.Stack) {
 	// and may idle away before the look. So look until all are seen.
 	want := []string{"devstack", "redis-server", "stripe-mock", "expiry-source", "current-user"}
 	var listening map[string][]netip.AddrPort
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+	err := testkit.Wait(t.Context(), time.Minute, func() error {
 		s.Call(t, "GET", "/api/users/currentuser", "", nil, nil)
 		var err error
 		if listening, err = listeners(s.Pid()); err != nil {
 			t.Fatal(err)
 		}
-		missing := slices.DeleteFunc(slices.Clone(want), func(name string) bool { return len(listening[name]) > 0 })
-		if len(missing) == 0 {
-			break
+		if missing := slices.DeleteFunc(slices.Clone(want), func(name string) bool { return len(listening[name]) > 0 }); len(missing) > 0 {
+			return fmt.Errorf("%s listen on nothing: %v", missing, listening)
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("%s listen on nothing, within a minute: %v", missing, listening)
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err) // and check what listens
 	}
 	for name, addrs := range listening {
 		for _, a := range addrs {

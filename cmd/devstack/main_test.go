@@ -18,6 +18,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -124,12 +125,12 @@ func usersScenario(t *testing.T, s *devstacktest.Stack, sub *devstacktest.Subscr
 		s.Call(t, "GET", "/api/users/currentuser", "", nil, nil)
 		running = s.Function(t, "current-user")
 	}
-	for deadline := time.Now().Add(time.Minute); s.Function(t, "current-user").State != supervisor.ScaledToZero; {
-		if time.Now().After(deadline) {
-			t.Fatalf("current-user was not stopped after idling: %+v", s.Function(t, "current-user"))
+	testkit.Eventually(t, time.Minute, func() error {
+		if f := s.Function(t, "current-user"); f.State != supervisor.ScaledToZero {
+			return fmt.Errorf("current-user was not stopped after idling: %+v", f)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if syscall.Kill(running.Pid, 0) == nil {
 		t.Errorf("current-user's process %d still runs after scaling to zero", running.Pid)
 	}
@@ -202,20 +203,16 @@ func TestDeps(t *testing.T) {
 	})
 
 	var env []byte
-	for deadline := time.Now().Add(3 * time.Minute); ; {
-		var err error
-		if env, err = os.ReadFile(envFile); err == nil {
-			break
-		}
+	testkit.Eventually(t, 3*time.Minute, func() error {
 		select {
 		case <-exited:
 			t.Fatalf("devstack deps exited: %v", cmd.ProcessState)
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("devstack deps wrote no env file")
-		}
-	}
+		var err error
+		env, err = os.ReadFile(envFile)
+		return err
+	})
 	vars := map[string]string{}
 	for line := range strings.Lines(string(env)) {
 		name, value, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "export "), "=")

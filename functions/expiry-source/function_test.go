@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +22,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/function"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
@@ -50,9 +49,9 @@ func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 		return nil, nil
 	}, nil))
 	defer sink.Close()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	prefix := "t" + testenv.Name()
-	var logs bytes.Buffer
+	var logs testkit.Log
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
 		"EXPIRY_SOURCE_TEST_MAIN=1",
@@ -70,10 +69,17 @@ func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 
-	health := waitForHealth(t, "http://127.0.0.1:"+port+"/healthz")
-	if health != http.StatusOK {
-		t.Errorf("GET /healthz: %d, want 200", health)
-	}
+	testkit.Eventually(t, 30*time.Second, func() error {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /healthz: %d, want 200", resp.StatusCode)
+		}
+		return nil
+	})
 	deadlines := expiry.NewDeadlines(testenv.Redis(t), prefix)
 	t.Cleanup(func() {
 		_ = deadlines.Forget(context.Background(), "o1")
@@ -115,12 +121,12 @@ func TestExpiresOrdersAndExitsCleanlyOnSIGTERM(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want 0; logs:\n%s", err, logs.String())
 	}
-	checkLogs(t, logs.Bytes())
+	checkLogs(t, []byte(logs.String()))
 }
 
 func TestRefusesIncompleteConfiguration(t *testing.T) {
-	var logs bytes.Buffer
-	env := config.FromMap(map[string]string{"EXPIRY_SWEEP_INTERVAL": "often", "PORT": freePort(t)})
+	var logs testkit.Log
+	env := config.FromMap(map[string]string{"EXPIRY_SWEEP_INTERVAL": "often", "PORT": testenv.FreePort(t)})
 
 	code := function.Main(context.Background(), "GET /healthz", New(), env, &logs)
 
@@ -150,27 +156,4 @@ func checkLogs(t *testing.T, logs []byte) {
 			t.Errorf("log line is not JSON naming the function: %s", sc.Text())
 		}
 	}
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// waitForHealth polls url until the process serves it, and returns the status.
-func waitForHealth(t *testing.T, url string) int {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-	}
-	t.Fatalf("%s never answered", url)
-	return 0
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
@@ -94,18 +96,13 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	}
 	t.Logf("published %v after the write (OUTBOX_MIN_AGE %v)", time.Since(wrote).Round(time.Millisecond), minAge)
 	// Nothing is left due: the sweep does not run again.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		due, err := schedule.Pending(t.Context())
-		if err != nil {
-			t.Fatal(err)
+		if err == nil && len(due) > 0 {
+			err = fmt.Errorf("sweeps still due after the repair: %v", due)
 		}
-		if len(due) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sweeps still due after the repair: %v", due)
-		}
-	}
+		return err
+	})
 	if n := len(sink.Events()); n != 1 {
 		t.Errorf("the sweep published %d events, want 1", n)
 	}

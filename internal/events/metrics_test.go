@@ -2,14 +2,9 @@ package events_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -27,28 +22,14 @@ func TestReceiverCountsEventsByTypeAndOutcome(t *testing.T) {
 	otel.SetMeterProvider(mp)
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 
-	outcome := map[string]error{
-		"ok":          nil,
-		"early":       fmt.Errorf("ticket t1 v2: %w", events.ErrEarly),
-		"never":       events.Permanent(errors.New("unknown ticket")),
-		"unavailable": fmt.Errorf("find: %w", context.DeadlineExceeded),
-		"bug":         errors.New("nil pointer, say"),
-	}
-	srv := httptest.NewServer(events.NewReceiver(testKeys, func(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-		return nil, outcome[e.ID()]
-	}, nil))
-	t.Cleanup(srv.Close)
+	url := outcomeReceiver(t)
 	for _, id := range []string{"ok", "ok", "early", "never", "unavailable", "bug"} {
-		send(t, srv.URL, orderExpired(t, id), false)
+		send(t, url, orderExpired(t, id), false)
 	}
 	forged := orderExpired(t, "forged")
 	forged.SetSubject("o2") // the signature no longer holds
-	send(t, srv.URL, forged, false)
-	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"not":"an event"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	send(t, url, forged, false)
+	sendNotAnEvent(t, url)
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {

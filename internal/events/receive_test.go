@@ -68,7 +68,11 @@ func send(t *testing.T, url string, e cloudevents.Event, structured bool) *http.
 	return resp
 }
 
-func TestReceiverMapsOutcomesToTheBrokersStatusCodes(t *testing.T) {
+// outcomeReceiver serves a Receiver whose handler fails an event as its id
+// says, in each way a handler can: "ok", "early", "never", "unavailable"
+// and "bug".
+func outcomeReceiver(t *testing.T) (url string) {
+	t.Helper()
 	outcome := map[string]error{
 		"ok":          nil,
 		"early":       fmt.Errorf("ticket t1 v2: %w", events.ErrEarly),
@@ -80,21 +84,32 @@ func TestReceiverMapsOutcomesToTheBrokersStatusCodes(t *testing.T) {
 		return nil, outcome[e.ID()]
 	}, nil))
 	t.Cleanup(srv.Close)
+	return srv.URL
+}
 
-	for id, want := range map[string]int{"ok": 200, "early": 409, "never": 400, "unavailable": 503, "bug": 500} {
-		for _, structured := range []bool{false, true} {
-			if got := send(t, srv.URL, orderExpired(t, id), structured).StatusCode; got != want {
-				t.Errorf("%s (structured %v): %d, want %d", id, structured, got, want)
-			}
-		}
-	}
-	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"not":"an event"}`))
+// sendNotAnEvent posts url a JSON body that is no CloudEvent, and returns
+// the status.
+func sendNotAnEvent(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(`{"not":"an event"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("a body that is no CloudEvent: %d, want 400", resp.StatusCode)
+	return resp.StatusCode
+}
+
+func TestReceiverMapsOutcomesToTheBrokersStatusCodes(t *testing.T) {
+	url := outcomeReceiver(t)
+	for id, want := range map[string]int{"ok": 200, "early": 409, "never": 400, "unavailable": 503, "bug": 500} {
+		for _, structured := range []bool{false, true} {
+			if got := send(t, url, orderExpired(t, id), structured).StatusCode; got != want {
+				t.Errorf("%s (structured %v): %d, want %d", id, structured, got, want)
+			}
+		}
+	}
+	if code := sendNotAnEvent(t, url); code != http.StatusBadRequest {
+		t.Errorf("a body that is no CloudEvent: %d, want 400", code)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -180,20 +181,18 @@ func TestRabbitMQDeclaresADeletedQueueAgain(t *testing.T) {
 	if e := tickets.next(t); e.ID() != "t1" {
 		t.Errorf("tickets trigger got %s", e.ID())
 	}
-	for deadline := time.Now().Add(patience); ; {
+	testkit.Eventually(t, patience, func() error {
 		ch, err := conn.Channel()
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A consumer comes after the queue and its binding.
-		if q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err == nil && q.Consumers > 0 {
-			break
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		if err == nil && q.Consumers == 0 {
+			err = fmt.Errorf("queue %s has no consumer", queue)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("queue %s not declared and consumed again in %s", queue, patience)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
 	accepted(t, ingress, newEvent("o2", "order.created"))
 	if e := orders.next(t); e.ID() != "o2" {
 		t.Errorf("orders trigger got %s", e.ID())

@@ -32,6 +32,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/gobuild"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -172,22 +173,24 @@ func Start(t testing.TB, o Options) *Stack {
 			t.Logf("devstack's output:\n%s", s.Logs())
 		}
 	})
-	for deadline := time.Now().Add(10 * time.Minute); ; {
-		if resp, err := http.Get(s.URL + devstack.StatusPath); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
+	// The first start builds every function: minutes on a loaded machine.
+	testkit.Eventually(t, 10*time.Minute, func() error {
 		select {
 		case <-s.exited:
 			t.Fatalf("devstack exited before serving: %v\n%s", s.cmd.ProcessState, s.Logs())
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("devstack does not serve %s\n%s", s.URL, s.Logs())
+		resp, err := http.Get(s.URL + devstack.StatusPath)
+		if err != nil {
+			return fmt.Errorf("devstack does not serve %s: %w", s.URL, err)
 		}
-	}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("devstack's status: %s", resp.Status)
+		}
+		return nil
+	})
+	return s
 }
 
 // Command returns another devstack command with args, on this stack's data

@@ -6,6 +6,7 @@ package functest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -32,6 +33,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/function"
 	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -234,15 +236,14 @@ func (s *Sink) Events() []cloudevents.Event {
 // Wait returns the events received once there are n, or fails the test.
 func (s *Sink) Wait(t testing.TB, n int) []cloudevents.Event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if got := s.Events(); len(got) >= n {
-			return got
+	var got []cloudevents.Event
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if got = s.Events(); len(got) < n {
+			return fmt.Errorf("sink got %d events, want %d", len(got), n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("sink got %d events, want %d", len(s.Events()), n)
-	return nil
+		return nil
+	})
+	return got
 }
 
 type testWriter struct{ t testing.TB }
@@ -378,15 +379,14 @@ func Process(t testing.TB, function string, env map[string]string) (string, *exe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for range 1000 {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
-			c.Close()
-			return "http://127.0.0.1:" + port, cmd
+	testkit.Eventually(t, 10*time.Second, func() error {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return fmt.Errorf("%s does not listen on %s: %w", function, port, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s does not listen on %s", function, port)
-	return "", nil
+		return c.Close()
+	})
+	return "http://127.0.0.1:" + port, cmd
 }
 
 // SweepDue sends url the event that makes domain's sweep run, signed by the
