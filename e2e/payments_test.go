@@ -2,9 +2,12 @@ package e2e_test
 
 import (
 	"net/http"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit/stripetest"
 )
 
 // payments follows a sale to its end, with stripe-mock standing in for
@@ -107,4 +110,94 @@ func declines(t *testing.T, s *devstacktest.Stack) {
 		refusal.message() != "Cannot pay for a cancelled order" {
 		t.Errorf("paying for the cancelled order: %d %q", code, refusal.message())
 	}
+}
+
+// TestAwaitingPayment holds the charge at a Stripe stand-in in Stripe's
+// place: while Stripe has not answered, the order shows awaiting:payment and
+// its buyer cannot cancel it; once Stripe answers, it shows the outcome:
+// complete for a charge, created again (and cancellable) for a decline.
+func TestAwaitingPayment(t *testing.T) {
+	t.Parallel()
+	cards := http.NewServeMux()
+	cards.HandleFunc("POST /v1/charges", func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("source") == "tok_chargeDeclined" {
+			stripetest.Declined("Your card was declined.").ServeHTTP(w, r)
+			return
+		}
+		stripetest.Charge().ServeHTTP(w, r)
+	})
+	stripe := stripetest.Start(t, cards)
+	s := start(t, devstacktest.Options{Env: []string{"STRIPE_KEY=sk_test_awaiting", "STRIPE_API_BASE=" + stripe.URL}})
+	seller, buyer := signUp(t, s, "seller"), signUp(t, s, "buyer")
+
+	// pay sends the payment while Stripe holds its charge, and returns, once
+	// the charge reached Stripe, the release of Stripe's answer and the
+	// payment's status code.
+	pay := func(t *testing.T, o order, token string) (release func(), code <-chan int) {
+		arrived, release := stripe.Hold(t, "/v1/charges")
+		codes := make(chan int, 1)
+		go func() {
+			// Until the payments domain has its copy of the order, the order
+			// is not found, and nothing reaches Stripe.
+			for {
+				c := s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": token}, nil)
+				if c != http.StatusNotFound {
+					codes <- c
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		select {
+		case <-arrived:
+		case c := <-codes:
+			t.Fatalf("the payment ended with %d before it reached Stripe", c)
+		}
+		return release, codes
+	}
+	status := func(t *testing.T, o order, want string) {
+		t.Helper()
+		eventually(t, "the order is "+want, func() bool {
+			s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
+			return o.Status == want
+		})
+	}
+	cancelRefused := func(t *testing.T, o order) {
+		t.Helper()
+		var body errorBody
+		const want = "Cannot cancel an order whose payment is being confirmed"
+		if code := s.Call(t, "DELETE", "/api/orders/"+o.ID, buyer, nil, &body); code != http.StatusBadRequest || body.message() != want {
+			t.Errorf("cancel while Stripe is asked: %d %q, want 400 %q", code, body.message(), want)
+		}
+	}
+
+	t.Run("paid", func(t *testing.T) {
+		o := placeOrder(t, s, buyer, sell(t, s, seller, "Opera", 40).ID)
+		release, code := pay(t, o, "tok_visa")
+		status(t, o, "awaiting:payment")
+		cancelRefused(t, o)
+		var list []order
+		if s.Call(t, "GET", "/api/orders", buyer, nil, &list); !slices.ContainsFunc(list, func(l order) bool { return l.ID == o.ID && l.Status == "awaiting:payment" }) {
+			t.Errorf("the buyer's orders %+v, want %s among them awaiting:payment", list, o.ID)
+		}
+		release()
+		if c := <-code; c != http.StatusCreated {
+			t.Fatalf("payment: %d, want 201", c)
+		}
+		status(t, o, "complete")
+	})
+	t.Run("declined", func(t *testing.T) {
+		o := placeOrder(t, s, buyer, sell(t, s, seller, "Jazz", 25).ID)
+		release, code := pay(t, o, "tok_chargeDeclined")
+		status(t, o, "awaiting:payment")
+		cancelRefused(t, o)
+		release()
+		if c := <-code; c != http.StatusBadRequest {
+			t.Fatalf("declined payment: %d, want 400", c)
+		}
+		status(t, o, "created")
+		if code := s.Call(t, "DELETE", "/api/orders/"+o.ID, buyer, nil, nil); code != http.StatusNoContent {
+			t.Errorf("cancel after the decline: %d, want 204", code)
+		}
+	})
 }

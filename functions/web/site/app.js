@@ -388,7 +388,8 @@ async function showOrder(id) {
     status.replaceChildren(h("span", { class: `status status-${order.status.replace(":", "-")}`, role: "status" }, statusText(order.status)));
     const open = order.status === "created";
     pay.hidden = !open;
-    cancel.hidden = order.status === "complete" || order.status === "cancelled";
+    // An order awaiting its payment's outcome cannot be cancelled (400).
+    cancel.hidden = !open;
     const ms = new Date(order.expiresAt) - Date.now();
     if (order.status === "complete") left.textContent = "Paid: the ticket is yours.";
     else if (order.status === "cancelled") left.textContent = "This order was cancelled; the ticket is on sale again.";
