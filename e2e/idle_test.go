@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/supervisor"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -47,17 +49,20 @@ func TestIdleStartsNoSweep(t *testing.T) {
 	// Every write made its domain's sweep due; wait until they have run and
 	// every function is back at zero.
 	schedule := sweeps.New(rdb, prefix)
-	waitFor(t, 2*time.Minute, "the sweeps of the purchase to run", func() bool {
+	testkit.Eventually(t, 2*time.Minute, func() error {
 		due, err := schedule.Pending(t.Context())
-		return err == nil && len(due) == 0
+		if err == nil && len(due) > 0 {
+			err = fmt.Errorf("sweeps of the purchase still due: %v", due)
+		}
+		return err
 	})
-	waitFor(t, 2*time.Minute, "every function to scale to zero", func() bool {
+	testkit.Eventually(t, 2*time.Minute, func() error {
 		for _, f := range s.Status(t).Functions {
 			if f.State != supervisor.ScaledToZero {
-				return false
+				return fmt.Errorf("%s is %s, want every function scaled to zero", f.Name, f.State)
 			}
 		}
-		return true
+		return nil
 	})
 	before := map[string]int{}
 	for _, f := range s.Status(t).Functions {
@@ -69,25 +74,17 @@ func TestIdleStartsNoSweep(t *testing.T) {
 		if err := rdb.ZAdd(t.Context(), prefix+":sweeps", redis.Z{Member: probe}).Err(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "the expiry source to take "+probe, func() bool {
+		testkit.Eventually(t, time.Minute, func() error {
 			due, err := schedule.Pending(t.Context())
-			_, left := due[probe]
-			return err == nil && !left
+			if _, left := due[probe]; err == nil && left {
+				err = fmt.Errorf("the expiry source has not taken %s: due %v", probe, due)
+			}
+			return err
 		})
 	}
 	for _, f := range s.Status(t).Functions {
 		if f.Starts != before[f.Name] {
 			t.Errorf("%s started %d times while idle", f.Name, f.Starts-before[f.Name])
-		}
-	}
-}
-
-// waitFor polls cond until it holds, or fails t after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", d, what)
 		}
 	}
 }

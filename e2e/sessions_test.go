@@ -22,7 +22,7 @@ func TestSessionsAfterRedisLoss(t *testing.T) {
 	t.Parallel()
 	own := ownRedis(t)
 	s := start(t, devstacktest.Options{Env: []string{
-		"REDIS_URL=" + own.url, "ORDER_TTL=10s", "DEVSTACK_PING_INTERVAL=1s", "OUTBOX_MIN_AGE=1s",
+		"REDIS_URL=" + own.url, "ORDER_TTL=10s", "OUTBOX_MIN_AGE=1s",
 	}})
 	seller, other := signUp(t, s, "seller"), signUp(t, s, "other")
 	email := fmt.Sprintf("ada-%s@example.com", testenv.Name())
