@@ -45,7 +45,7 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "orders")
 	rdb := redisdb.Open(cfg)
-	sessions := auth.OpenWith(cfg, rdb)
+	sessionsCfg := auth.ConfigFromEnv(cfg)
 	publisher := events.PublisherFromEnv(cfg)
 	prefix := expiry.KeyPrefix(cfg)
 	minAge := outbox.MinAge(cfg)
@@ -53,6 +53,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	if err := cfg.Err(); err != nil {
 		return err
 	}
+	sessions := auth.New(sessionsCfg, rdb, client)
 	f.mongo, f.redis = client, rdb
 	f.sessions, f.sweep = sessions, sweep
 	f.deadlines = expiry.NewDeadlines(rdb, prefix)
@@ -75,7 +76,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		err = f.sweep.Expect(ctx)
 	}
 	if err == nil {
-		o, err = f.orders.Cancel(ctx, o.ID.Hex(), events.Source("cancel-order"), time.Now())
+		o, err = f.orders.Cancel(ctx, o.ID.Hex(), events.Source(name), time.Now())
 	}
 	switch {
 	case errors.Is(err, orders.ErrNotFound):

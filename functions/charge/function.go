@@ -40,7 +40,7 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "payments")
 	rdb := redisdb.Open(cfg)
-	sessions := auth.OpenWith(cfg, rdb)
+	sessionsCfg := auth.ConfigFromEnv(cfg)
 	publisher := events.PublisherFromEnv(cfg)
 	stripe := payments.StripeFromEnv(cfg)
 	minAge := outbox.MinAge(cfg)
@@ -48,9 +48,10 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	if err := cfg.Err(); err != nil {
 		return err
 	}
+	sessions := auth.New(sessionsCfg, rdb, client)
 	f.mongo, f.redis, f.sessions = client, rdb, sessions
 	store := payments.NewStore(db)
-	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source("charge")).Scheduling(sweep)
+	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source(name)).Scheduling(sweep)
 	store.Outbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
 	store.OrdersOutbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
 	return nil

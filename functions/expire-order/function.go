@@ -4,21 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
-	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
 // Function cancels an order that the payments domain closed unpaid (its
@@ -26,38 +19,24 @@ import (
 // too often), unless it was paid or cancelled already, and announces it
 // with ticketing.order.cancelled, which frees the ticket.
 type Function struct {
-	mongo    *mongo.Client
-	redis    *redis.Client
-	orders   *orders.Store
-	outbox   *outbox.Outbox
-	sweep    sweeps.Sweep
-	receiver *events.Receiver
+	// Handle serves the Triggers on ticketing.order.unpaid.
+	events.Consumer
+	orders *orders.Domain
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the clients.
+// Start reads the configuration and opens the orders domain.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "orders")
-	rdb := redisdb.Open(cfg)
-	publisher := events.PublisherFromEnv(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "orders")
-	keys := events.KeysFromEnv(cfg)
-	if err := cfg.Err(); err != nil {
+	d, err := orders.Open(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	f.mongo, f.redis, f.sweep = client, rdb, sweep
-	f.orders = orders.NewStore(db)
-	f.outbox = f.orders.Outbox(publisher)
-	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
-	f.receiver = events.NewReceiver(keys, f.expire, mongodb.NewInbox(db, "expire-order"))
+	f.orders = d
+	f.Consumer = events.Consume(d.Keys, f.expire, d.Inbox(name))
 	return nil
 }
-
-// Handle serves the Triggers on ticketing.order.unpaid.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
 
 func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	unpaid, err := events.Decode[events.OrderUnpaid](e)
@@ -68,10 +47,10 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 		return nil, events.Permanent(fmt.Errorf("event %s: reason %q", e.ID(), unpaid.Reason))
 	}
 	log := logging.FromContext(ctx).With("order", unpaid.OrderID, "reason", unpaid.Reason)
-	if err := f.sweep.Expect(ctx); err != nil {
+	if err := f.orders.Sweep.Expect(ctx); err != nil {
 		return nil, err
 	}
-	o, err := f.orders.CancelUnpaid(ctx, unpaid.OrderID, unpaid.Reason, events.Source("expire-order"), time.Now())
+	o, err := f.orders.Store.CancelUnpaid(ctx, unpaid.OrderID, unpaid.Reason, events.Source(name), time.Now())
 	switch {
 	case errors.Is(err, orders.ErrComplete):
 		log.Info("order was paid; nothing to cancel")
@@ -87,11 +66,9 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 	}
 	// Publishing here, not only through the sweep, is what makes expiry
 	// prompt; a failure is repaired by the sweep, so it does not fail the event.
-	f.outbox.Announce(ctx, o.ID, o.Outbox...)
+	f.orders.Outbox.Announce(ctx, o.ID, o.Outbox...)
 	return nil, nil
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
-}
+func (f *Function) Stop(ctx context.Context) error { return f.orders.Close(ctx) }

@@ -4,21 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // Function applies an order's expiry to the payments domain's copy of it,
@@ -27,40 +21,31 @@ import (
 // an order a payment holds is left to the payment's outcome, so that a
 // payment accepted in time is never undone by the deadline.
 type Function struct {
-	mongo    *mongo.Client
-	redis    *redis.Client
+	// Handle serves the Trigger on ticketing.order.expired.
+	events.Consumer
+	clients  *outbox.Clients
 	payments *payments.Processor
-	receiver *events.Receiver
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration, opens the clients, and schedules a sweep
-// of the events an earlier instance may have left unpublished.
+// Start reads the configuration and opens the payments domain.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "payments")
-	rdb := redisdb.Open(cfg)
-	publisher := events.PublisherFromEnv(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "payments")
-	keys := events.KeysFromEnv(cfg)
-	if err := cfg.Err(); err != nil {
+	c, err := outbox.Open(cfg, "payments")
+	if err != nil {
 		return err
 	}
-	f.mongo, f.redis = client, rdb
-	store := payments.NewStore(db)
+	f.clients = c
+	store := payments.NewStore(c.DB)
 	// It never calls Stripe: an expiry takes no money and gives none back.
-	f.payments = payments.NewProcessor(store, nil, publisher, events.Source("expire-payment")).Scheduling(sweep)
-	store.OrdersOutbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
+	f.payments = payments.NewProcessor(store, nil, c.Publisher, events.Source(name)).Scheduling(c.Sweep)
+	c.SweepAtStart(ctx, store.OrdersOutbox(c.Publisher))
 	// No inbox: expiring is idempotent, and the orders sweep's repeated
 	// expiry of an order still open must send its OrderUnpaid again.
-	f.receiver = events.NewReceiver(keys, f.expire, nil)
+	f.Consumer = events.Consume(c.Keys, f.expire, nil)
 	return nil
 }
-
-// Handle serves the Trigger on ticketing.order.expired.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
 
 func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	expired, err := events.Decode[events.OrderExpired](e)
@@ -88,6 +73,4 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
-}
+func (f *Function) Stop(ctx context.Context) error { return f.clients.Close(ctx) }

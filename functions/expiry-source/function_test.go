@@ -128,7 +128,7 @@ func TestRefusesIncompleteConfiguration(t *testing.T) {
 	var logs testkit.Log
 	env := config.FromMap(map[string]string{"EXPIRY_SWEEP_INTERVAL": "often", "PORT": testenv.FreePort(t)})
 
-	code := function.Main(context.Background(), "GET /healthz", New(), env, &logs)
+	code := function.Main(context.Background(), name, "GET /healthz", New(), env, &logs)
 
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)

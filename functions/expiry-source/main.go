@@ -7,4 +7,8 @@ package main
 
 import "github.com/ticketing-on-knative/ticketing/internal/function"
 
-func main() { function.Run("GET /healthz", New()) }
+// name is the function's one name: in its logs and traces, and wherever its
+// code names itself (its events' source, its inbox).
+const name = "expiry-source"
+
+func main() { function.Run(name, "GET /healthz", New()) }

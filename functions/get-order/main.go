@@ -3,4 +3,8 @@ package main
 
 import "github.com/ticketing-on-knative/ticketing/internal/function"
 
-func main() { function.Run("GET /api/orders/{id}", New()) }
+// name is the function's one name: in its logs and traces, and wherever its
+// code names itself (its events' source, its inbox).
+const name = "get-order"
+
+func main() { function.Run(name, "GET /api/orders/{id}", New()) }

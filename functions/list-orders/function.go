@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
@@ -12,11 +13,13 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // Function lists the signed-in user's orders, oldest first, each with its ticket.
 type Function struct {
 	mongo    *mongo.Client
+	redis    *redis.Client
 	orders   *orders.Store
 	sessions *auth.Sessions
 }
@@ -26,12 +29,14 @@ func New() *Function { return &Function{} }
 
 // Start reads the configuration and opens the clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
+	sessions := auth.ConfigFromEnv(cfg)
 	client, db := mongodb.Open(cfg, "orders")
-	sessions := auth.Open(cfg)
+	rdb := redisdb.Open(cfg)
 	if err := cfg.Err(); err != nil {
 		return err
 	}
-	f.mongo, f.sessions = client, sessions
+	f.mongo, f.redis = client, rdb
+	f.sessions = auth.New(sessions, rdb, client)
 	f.orders = orders.NewStore(db)
 	return nil
 }
@@ -62,5 +67,5 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 
 // Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close())
+	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
 }

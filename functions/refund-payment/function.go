@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/redis/go-redis/v9"
@@ -24,10 +23,11 @@ import (
 // refunds the payment that was taken when the cancellation and the charge
 // crossed. A charge still running when it closes refunds itself.
 type Function struct {
+	// Handle serves the Trigger on ticketing.order.cancelled.
+	events.Consumer
 	mongo    *mongo.Client
 	redis    *redis.Client
 	payments *payments.Processor
-	receiver *events.Receiver
 }
 
 // New returns the function; Start prepares it.
@@ -46,14 +46,11 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	}
 	f.mongo, f.redis = client, rdb
 	// It publishes nothing: a refund is recorded on the payment.
-	f.payments = payments.NewProcessor(payments.NewStore(db), stripe, nil, events.Source("refund-payment")).Scheduling(sweep)
+	f.payments = payments.NewProcessor(payments.NewStore(db), stripe, nil, events.Source(name)).Scheduling(sweep)
 	// No inbox: closing and refunding are idempotent on their own.
-	f.receiver = events.NewReceiver(keys, f.refund, nil)
+	f.Consumer = events.Consume(keys, f.refund, nil)
 	return nil
 }
-
-// Handle serves the Trigger on ticketing.order.cancelled.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
 
 func (f *Function) refund(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	d, err := events.Decode[events.OrderCancelled](e)

@@ -2,21 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/http"
-	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
-	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 
@@ -25,61 +15,33 @@ import (
 // cancelled order is remembered, so that its creation, should it come late
 // or again, reserves nothing.
 type Function struct {
-	mongo    *mongo.Client
-	redis    *redis.Client
-	tickets  *tickets.Store
-	outbox   *outbox.Outbox
-	sweep    sweeps.Sweep
-	receiver *events.Receiver
+	// Handle serves the Trigger on ticketing.order.cancelled.
+	events.Consumer
+	tickets *tickets.Domain
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration, opens the clients, and schedules a sweep of
-// the events an earlier instance may have left unpublished.
+// Start reads the configuration and opens the tickets domain.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "tickets")
-	rdb := redisdb.Open(cfg)
-	publisher := events.PublisherFromEnv(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "tickets")
-	keys := events.KeysFromEnv(cfg)
-	if err := cfg.Err(); err != nil {
+	d, err := tickets.Open(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	f.mongo, f.redis, f.sweep = client, rdb, sweep
-	f.tickets = tickets.NewStore(db)
-	f.outbox = f.tickets.Outbox(publisher)
+	f.tickets = d
 	// The domain remembers the orders it released: no inbox needed.
-	f.receiver = events.NewReceiver(keys, f.release, nil)
-	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
+	f.Consumer = events.Consume(d.Keys, f.release, nil)
 	return nil
 }
-
-// Handle serves the Trigger on ticketing.order.cancelled.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
 
 func (f *Function) release(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	order, err := events.Decode[events.OrderCancelled](e)
 	if err != nil {
 		return nil, err
 	}
-	if err := f.sweep.Expect(ctx); err != nil {
-		return nil, err
-	}
-	t, err := f.tickets.Release(ctx, order.Ticket.ID, order.ID, events.Source("release-ticket"), time.Now())
-	if errors.Is(err, tickets.ErrNotFound) {
-		return nil, events.Permanent(fmt.Errorf("order %s: ticket %s: %w", order.ID, order.Ticket.ID, err))
-	}
-	if err != nil {
-		return nil, err
-	}
-	f.outbox.Announce(ctx, t.ID, t.Outbox...)
-	return nil, nil
+	return nil, tickets.ApplyOrder(ctx, f.tickets, order.ID, order.Ticket.ID, f.tickets.Store.Release, events.Source(name))
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
-}
+func (f *Function) Stop(ctx context.Context) error { return f.tickets.Close(ctx) }

@@ -37,13 +37,14 @@ func New() *Function { return &Function{} }
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	client, db := mongodb.Open(cfg, "users")
 	rdb := redisdb.Open(cfg)
-	sessions := auth.OpenWith(cfg, rdb)
+	sessionsCfg := auth.ConfigFromEnv(cfg)
 	limits := ratelimit.Open(cfg, rdb)
 	f.perAccount = ratelimit.RuleFromEnv(cfg, "RATE_LIMIT_SIGNIN_ACCOUNT", "10/15m")
 	f.perAddress = ratelimit.RuleFromEnv(cfg, "RATE_LIMIT_SIGNIN_ADDRESS", "100/15m")
 	if err := cfg.Err(); err != nil {
 		return err
 	}
+	sessions := auth.New(sessionsCfg, rdb, client)
 	f.mongo, f.redis, f.sessions, f.limits = client, rdb, sessions, limits
 	f.users = users.NewStore(db)
 	return nil

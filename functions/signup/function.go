@@ -6,18 +6,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/ratelimit"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
-	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
@@ -25,11 +18,7 @@ import (
 // with ticketing.user.created. Each client address may sign up only so
 // often, since every sign-up costs a password hash.
 type Function struct {
-	mongo      *mongo.Client
-	redis      *redis.Client
-	users      *users.Store
-	outbox     *outbox.Outbox
-	sweep      sweeps.Sweep
+	users      *users.Domain
 	sessions   *auth.Sessions
 	limits     *ratelimit.Limiter
 	perAddress ratelimit.Rule
@@ -39,25 +28,18 @@ type Function struct {
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the clients (one Redis client
-// serves both the sessions and the limit).
+// Start reads the configuration and opens the users domain; the sessions
+// and the rate limits share its clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "users")
-	rdb := redisdb.Open(cfg)
-	sessions := auth.OpenWith(cfg, rdb)
-	limits := ratelimit.Open(cfg, rdb)
 	f.perAddress = ratelimit.RuleFromEnv(cfg, "RATE_LIMIT_SIGNUP_ADDRESS", "20/1m")
-	publisher := events.PublisherFromEnv(cfg)
 	f.cost = auth.PasswordCost(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "users")
-	if err := cfg.Err(); err != nil {
+	sessions := auth.ConfigFromEnv(cfg)
+	d, err := users.Open(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	f.mongo, f.redis, f.sessions, f.limits = client, rdb, sessions, limits
-	f.users, f.sweep = users.NewStore(db), sweep
-	f.outbox = f.users.Outbox(publisher)
-	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
+	f.users, f.sessions = d, auth.New(sessions, d.Redis, d.Mongo)
+	f.limits = ratelimit.Open(cfg, d.Redis)
 	return nil
 }
 
@@ -90,11 +72,11 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := f.sweep.Expect(r.Context()); err != nil {
+	if err := f.users.Sweep.Expect(r.Context()); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	u, err := f.users.Create(r.Context(), email, hash, events.Source("signup"), time.Now())
+	u, err := f.users.Store.Create(r.Context(), email, hash, events.Source(name), time.Now())
 	if errors.Is(err, users.ErrEmailInUse) {
 		err = httpapi.BadRequest("Email in use")
 	}
@@ -102,7 +84,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	f.outbox.Announce(r.Context(), u.ID, u.Outbox...)
+	f.users.Outbox.Announce(r.Context(), u.ID, u.Outbox...)
 	token, err := f.sessions.Begin(w, u.ID.Hex(), u.Email)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -112,10 +94,4 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	var closeRedis error
-	if f.redis != nil {
-		closeRedis = f.redis.Close()
-	}
-	return errors.Join(mongodb.Close(ctx, f.mongo), closeRedis)
-}
+func (f *Function) Stop(ctx context.Context) error { return f.users.Close(ctx) }

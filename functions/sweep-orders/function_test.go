@@ -10,7 +10,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
@@ -33,7 +32,7 @@ func TestSweepPublishesWhatACrashLeftInTheOrdersOutbox(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = deadlines.Forget(t.Context(), o.ID.Hex()) })
 
-	url := functest.Start(t, "POST /", outbox.NewSweeper("orders", "orders"), env)
+	url := functest.Start(t, "POST /", New(), env)
 	for range 2 {
 		if status := functest.SweepDue(t, url, "orders"); status != http.StatusOK {
 			t.Fatalf("ping: %d", status)

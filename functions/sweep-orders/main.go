@@ -3,9 +3,10 @@
 // domain's ticketing.sweep.due events trigger it (package sweeps).
 package main
 
-import (
-	"github.com/ticketing-on-knative/ticketing/internal/function"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
-)
+import "github.com/ticketing-on-knative/ticketing/internal/function"
 
-func main() { function.Run("POST /", outbox.NewSweeper("orders", "orders").With(expireOverdue)) }
+// name is the function's one name: in its logs and traces, and wherever its
+// code names itself (its events' source, its inbox).
+const name = "sweep-orders"
+
+func main() { function.Run(name, "POST /", New()) }

@@ -10,7 +10,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
@@ -49,7 +48,7 @@ func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	url := functest.Start(t, "POST /", outbox.NewSweeper("orders", "orders").With(expireOverdue), env)
+	url := functest.Start(t, "POST /", New(), env)
 	if status := functest.SweepDue(t, url, "orders"); status != http.StatusOK {
 		t.Fatalf("ping: %d", status)
 	}

@@ -58,7 +58,7 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	store := payments.NewStore(db)
 	f.outbox = store.Outbox(publisher)
 	f.orders = store.OrdersOutbox(publisher)
-	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source("sweep-payments"))
+	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source(name))
 	// No inbox: a sweep is harmless to run any number of times.
 	f.receiver = events.NewReceiver(keys, sweeps.New(rdb, prefix).Handler("payments", f.minAge, f.sweep), nil)
 	return nil

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
@@ -21,7 +20,7 @@ func TestSweepPublishesWhatACrashLeftInTheTicketsOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := functest.Start(t, "POST /", outbox.NewSweeper("tickets", "tickets"), env)
+	url := functest.Start(t, "POST /", New(), env)
 	for range 2 {
 		if status := functest.SweepDue(t, url, "tickets"); status != http.StatusOK {
 			t.Fatalf("ping: %d", status)

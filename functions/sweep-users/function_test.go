@@ -12,7 +12,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
@@ -76,7 +75,7 @@ func TestCrashBetweenWriteAndPublishIsRepairedOnce(t *testing.T) {
 	pending := u.Outbox[0]
 
 	sink := functest.NewSink(t)
-	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"), functest.Env(t, map[string]string{
+	sweeper := functest.Start(t, "POST /", New(), functest.Env(t, map[string]string{
 		"K_SINK": sink.URL, "MONGODB_DATABASE": env["MONGODB_DATABASE"], "EXPIRY_KEY_PREFIX": env["EXPIRY_KEY_PREFIX"], "OUTBOX_MIN_AGE": minAge.String(),
 	}))
 	schedule := sweeps.New(testenv.Redis(t), env["EXPIRY_KEY_PREFIX"])
@@ -130,7 +129,7 @@ func TestSweepLeavesRecentEventsToTheirRequestAndRetriesARefusal(t *testing.T) {
 	}
 	sink := functest.NewSink(t)
 	env["K_SINK"] = sink.URL
-	sweeper := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"), env)
+	sweeper := functest.Start(t, "POST /", New(), env)
 	schedule := sweeps.New(testenv.Redis(t), env["EXPIRY_KEY_PREFIX"])
 	dueAt := func() time.Time {
 		t.Helper()
@@ -180,7 +179,7 @@ func TestSweepRefusesForgedAndStrayEvents(t *testing.T) {
 	if _, err := users.NewStore(functest.Database(t, env)).Create(t.Context(), "forged@example.com", "hash", "/functions/signup", time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	url := functest.Start(t, "POST /", outbox.NewSweeper("users", "users"), env)
+	url := functest.Start(t, "POST /", New(), env)
 	due, err := sweeps.Event("users", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/copies"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
 )
 
@@ -20,36 +16,23 @@ import (
 // older version is a duplicate and changes nothing, a newer one arrived early
 // and answers 409, so that the broker delivers it again after its predecessor.
 type Function struct {
-	mongo    *mongo.Client
-	orders   *orders.Store
-	receiver *events.Receiver
+	// Handle serves the Triggers on ticketing.ticket.created and ticketing.ticket.updated.
+	events.Consumer
+	clients *copies.Clients
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the database client.
+// Start reads the configuration and opens the orders domain's database.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "orders")
-	keys := events.KeysFromEnv(cfg)
-	if err := cfg.Err(); err != nil {
+	c, err := copies.Open(cfg, "orders")
+	if err != nil {
 		return err
 	}
-	f.mongo = client
-	f.orders = orders.NewStore(db)
-	f.receiver = events.NewReceiver(keys, f.apply, mongodb.NewInbox(db, "sync-ticket"))
+	f.clients = c
+	f.Consumer = copies.Consume(c, name, ticketOf, orders.NewStore(c.DB).SyncTicket)
 	return nil
-}
-
-// Handle serves the Triggers on ticketing.ticket.created and ticketing.ticket.updated.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
-
-func (f *Function) apply(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
-	t, err := ticketOf(e)
-	if err != nil {
-		return nil, err
-	}
-	return nil, f.orders.SyncTicket(ctx, t)
 }
 
 // ticketOf reads the ticket's state from either event.
@@ -70,13 +53,10 @@ func ticketOf(e cloudevents.Event) (orders.Ticket, error) {
 		}
 		id, t = d.ID, orders.Ticket{Title: d.Title, Price: d.Price, Version: d.Version}
 	}
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return t, events.Permanent(fmt.Errorf("event %s: ticket id %q: %w", e.ID(), id, err))
-	}
-	t.ID = oid
-	return t, nil
+	var err error
+	t.ID, err = copies.ID(e, "ticket", id)
+	return t, err
 }
 
 // Stop closes the database client.
-func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
+func (f *Function) Stop(ctx context.Context) error { return f.clients.Close(ctx) }

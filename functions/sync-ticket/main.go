@@ -3,4 +3,8 @@ package main
 
 import "github.com/ticketing-on-knative/ticketing/internal/function"
 
-func main() { function.Run("POST /", New()) }
+// name is the function's one name: in its logs and traces, and wherever its
+// code names itself (its events' source, its inbox).
+const name = "sync-ticket"
+
+func main() { function.Run(name, "POST /", New()) }

@@ -6,50 +6,32 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
-	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 
 // Function lets a seller change the title and price of a ticket no order
 // holds, and announces it with ticketing.ticket.updated.
 type Function struct {
-	mongo    *mongo.Client
-	redis    *redis.Client
-	tickets  *tickets.Store
-	outbox   *outbox.Outbox
-	sweep    sweeps.Sweep
+	tickets  *tickets.Domain
 	sessions *auth.Sessions
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration, opens the clients, and schedules a sweep of
-// the events an earlier instance may have left unpublished.
+// Start reads the configuration and opens the tickets domain; the sessions
+// share its clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "tickets")
-	rdb := redisdb.Open(cfg)
-	sessions := auth.OpenWith(cfg, rdb)
-	publisher := events.PublisherFromEnv(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "tickets")
-	if err := cfg.Err(); err != nil {
+	sessions := auth.ConfigFromEnv(cfg)
+	d, err := tickets.Open(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	f.mongo, f.redis, f.sessions, f.sweep = client, rdb, sessions, sweep
-	f.tickets = tickets.NewStore(db)
-	f.outbox = f.tickets.Outbox(publisher)
-	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
+	f.tickets, f.sessions = d, auth.New(sessions, d.Redis, d.Mongo)
 	return nil
 }
 
@@ -71,11 +53,11 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := f.sweep.Expect(r.Context()); err != nil {
+	if err := f.tickets.Sweep.Expect(r.Context()); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	t, err := f.tickets.Edit(r.Context(), r.PathValue("id"), session.ID, title, price, events.Source("update-ticket"), time.Now())
+	t, err := f.tickets.Store.Edit(r.Context(), r.PathValue("id"), session.ID, title, price, events.Source(name), time.Now())
 	switch {
 	case errors.Is(err, tickets.ErrNotFound):
 		err = httpapi.NotFound()
@@ -88,11 +70,9 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	f.outbox.Announce(r.Context(), t.ID, t.Outbox...)
+	f.tickets.Outbox.Announce(r.Context(), t.ID, t.Outbox...)
 	httpapi.WriteJSON(w, http.StatusOK, t.JSON())
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close(), f.redis.Close())
-}
+func (f *Function) Stop(ctx context.Context) error { return f.tickets.Close(ctx) }

@@ -6,18 +6,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/ratelimit"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
-	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 	"github.com/ticketing-on-knative/ticketing/internal/users"
 )
 
@@ -27,11 +20,7 @@ import (
 // stolen session cannot guess it faster than sign-in can; a new password
 // ends every other session of the account.
 type Function struct {
-	mongo      *mongo.Client
-	redis      *redis.Client
-	users      *users.Store
-	outbox     *outbox.Outbox
-	sweep      sweeps.Sweep
+	users      *users.Domain
 	sessions   *auth.Sessions
 	limits     *ratelimit.Limiter
 	perAccount ratelimit.Rule
@@ -41,25 +30,18 @@ type Function struct {
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the clients (one Redis client
-// serves both the sessions and the limit).
+// Start reads the configuration and opens the users domain; the sessions
+// and the rate limits share its clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "users")
-	rdb := redisdb.Open(cfg)
-	sessions := auth.OpenWith(cfg, rdb)
-	limits := ratelimit.Open(cfg, rdb)
 	f.perAccount = ratelimit.RuleFromEnv(cfg, "RATE_LIMIT_SIGNIN_ACCOUNT", "10/15m")
-	publisher := events.PublisherFromEnv(cfg)
 	f.cost = auth.PasswordCost(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "users")
-	if err := cfg.Err(); err != nil {
+	sessions := auth.ConfigFromEnv(cfg)
+	d, err := users.Open(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	f.mongo, f.redis, f.sessions, f.limits = client, rdb, sessions, limits
-	f.users, f.sweep = users.NewStore(db), sweep
-	f.outbox = f.users.Outbox(publisher)
-	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
+	f.users, f.sessions = d, auth.New(sessions, d.Redis, d.Mongo)
+	f.limits = ratelimit.Open(cfg, d.Redis)
 	return nil
 }
 
@@ -122,7 +104,7 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 		return nil, err
 	}
 	for {
-		u, err := f.users.ByID(ctx, id)
+		u, err := f.users.Store.ByID(ctx, id)
 		if errors.Is(err, users.ErrNotFound) {
 			return nil, httpapi.NotAuthorized()
 		}
@@ -140,10 +122,10 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 				return nil, err
 			}
 		}
-		if err := f.sweep.Expect(ctx); err != nil {
+		if err := f.users.Sweep.Expect(ctx); err != nil {
 			return nil, err
 		}
-		updated, err := f.users.Update(ctx, u, change, events.Source("update-user"), time.Now())
+		updated, err := f.users.Store.Update(ctx, u, change, events.Source(name), time.Now())
 		switch {
 		case errors.Is(err, users.ErrChanged):
 			continue
@@ -152,7 +134,7 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 		case err != nil:
 			return nil, err
 		}
-		f.outbox.Announce(ctx, updated.ID, updated.Outbox...)
+		f.users.Outbox.Announce(ctx, updated.ID, updated.Outbox...)
 		if in.Password != nil {
 			// Again, for the sessions signed in with the old password
 			// while the change was written.
@@ -169,7 +151,7 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 // fail (an email another account has) ends none.
 func (f *Function) endSessions(ctx context.Context, u *users.User, email string) error {
 	if email != "" && email != u.Email {
-		other, err := f.users.ByEmail(ctx, email)
+		other, err := f.users.Store.ByEmail(ctx, email)
 		if err != nil && !errors.Is(err, users.ErrNotFound) {
 			return err
 		}
@@ -195,10 +177,4 @@ func (f *Function) checkPassword(ctx context.Context, u *users.User, password st
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	var closeRedis error
-	if f.redis != nil {
-		closeRedis = f.redis.Close()
-	}
-	return errors.Join(mongodb.Close(ctx, f.mongo), closeRedis)
-}
+func (f *Function) Stop(ctx context.Context) error { return f.users.Close(ctx) }

@@ -3,4 +3,8 @@ package main
 
 import "github.com/ticketing-on-knative/ticketing/internal/function"
 
-func main() { function.Run("PATCH /api/users/currentuser", New()) }
+// name is the function's one name: in its logs and traces, and wherever its
+// code names itself (its events' source, its inbox).
+const name = "update-user"
+
+func main() { function.Run(name, "PATCH /api/users/currentuser", New()) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
@@ -79,6 +80,9 @@ type Config struct {
 	// InsecureCookie drops the cookie's Secure attribute, for a deployment
 	// served over plain HTTP on a developer's machine (SESSION_COOKIE_SECURE=false).
 	InsecureCookie bool
+	// Database is the platform database of the revocations,
+	// SESSIONS_DATABASE, on the function's MongoDB.
+	Database string
 }
 
 // ConfigFromEnv reads Config; cfg.Err reports what is missing.
@@ -91,6 +95,7 @@ func ConfigFromEnv(cfg *config.Env) Config {
 		Key:            []byte(key),
 		TTL:            cfg.Duration("SESSION_TTL", 24*time.Hour),
 		InsecureCookie: !cfg.Bool("SESSION_COOKIE_SECURE", true),
+		Database:       cfg.String("SESSIONS_DATABASE", "sessions"),
 	}
 }
 
@@ -239,30 +244,29 @@ func tokenOf(r *http.Request) string {
 // Open reads the session configuration from cfg and connects the
 // revocations: in Redis ($REDIS_URL), and in MongoDB ($MONGODB_URI), in the
 // platform database $SESSIONS_DATABASE; problems are recorded in cfg. Close
-// releases the connections.
+// releases the connections. It is for a function that uses neither for
+// anything else; one that does reads ConfigFromEnv and calls New with its
+// own clients.
 func Open(cfg *config.Env) *Sessions {
+	c := ConfigFromEnv(cfg)
 	rdb := redisdb.Open(cfg)
-	s := OpenWith(cfg, rdb)
-	if s == nil {
+	client := mongodb.Connect(cfg)
+	if rdb == nil || client == nil {
+		_ = mongodb.Close(context.Background(), client)
+		if rdb != nil {
+			_ = rdb.Close()
+		}
 		return nil
 	}
-	closeMongo := s.close
-	s.close = func() error { return errors.Join(closeMongo(), rdb.Close()) }
+	s := New(c, rdb, client)
+	s.close = func() error { return errors.Join(mongodb.Close(context.Background(), client), rdb.Close()) }
 	return s
 }
 
-// OpenWith is Open for a function that uses Redis for more than sessions: the
-// sessions share rdb, and closing them leaves it open.
-func OpenWith(cfg *config.Env, rdb *redis.Client) *Sessions {
-	c := ConfigFromEnv(cfg)
-	client := mongodb.Connect(cfg)
-	db := cfg.String("SESSIONS_DATABASE", "sessions")
-	if rdb == nil || client == nil {
-		return nil
-	}
-	s := NewSessions(c, NewStore(rdb, client.Database(db), c.TTL))
-	s.close = func() error { return mongodb.Close(context.Background(), client) }
-	return s
+// New returns the sessions of c on a function's clients: revocations in
+// rdb and in c.Database of client. Closing them leaves both open.
+func New(c Config, rdb *redis.Client, client *mongo.Client) *Sessions {
+	return NewSessions(c, NewStore(rdb, client.Database(c.Database), c.TTL))
 }
 
 // Close releases the connections Open made.

@@ -217,3 +217,17 @@ func (rc *Receiver) fail(ctx context.Context, w http.ResponseWriter, err error) 
 func answer(w http.ResponseWriter, status int, message string) {
 	httpapi.WriteJSON(w, status, map[string]any{"errors": []httpapi.Problem{{Message: message}}})
 }
+
+// Consumer is what a function that only applies events embeds: its Handle
+// serves the function's Triggers with the Receiver that Start gives it
+// (Consume), so that the function writes only its handler.
+type Consumer struct{ receiver *Receiver }
+
+// Consume returns the Consumer of h, for a function's Start: NewReceiver's
+// receiver of h, verifying with keys and deduping with inbox.
+func Consume(keys *Keys, h Handler, inbox Inbox) Consumer {
+	return Consumer{receiver: NewReceiver(keys, h, inbox)}
+}
+
+// Handle serves the function's Triggers.
+func (c Consumer) Handle(w http.ResponseWriter, r *http.Request) { c.receiver.ServeHTTP(w, r) }

@@ -6,7 +6,12 @@
 // A function follows the Knative Functions Go template: New returns it, Start
 // opens what it needs, Handle serves, Stop releases. Its main is one line:
 //
-//	func main() { function.Run("POST /api/users/signup", New()) }
+//	const name = "signup"
+//
+//	func main() { function.Run(name, "POST /api/users/signup", New()) }
+//
+// name is the function's one name: its logs and traces carry it, and its
+// code uses the same constant for its events' source and its inbox.
 package function
 
 import (
@@ -21,7 +26,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -49,16 +53,16 @@ type Function interface {
 	Stop(ctx context.Context) error
 }
 
-// Run serves f at pattern (a net/http ServeMux pattern such as
-// "PUT /api/tickets/{id}", or "POST /" for an event handler) and exits.
-func Run(pattern string, f Function) {
-	os.Exit(Main(context.Background(), pattern, f, config.FromOS(), os.Stderr))
+// Run serves the function named name, f, at pattern (a net/http ServeMux
+// pattern such as "PUT /api/tickets/{id}", or "POST /" for an event
+// handler) and exits.
+func Run(name, pattern string, f Function) {
+	os.Exit(Main(context.Background(), name, pattern, f, config.FromOS(), os.Stderr))
 }
 
 // Main is Run without the exit: it returns the process's exit code, 0 after a
 // clean shutdown, 1 when the function cannot start or stop.
-func Main(ctx context.Context, pattern string, f Function, cfg *config.Env, logs io.Writer) int {
-	name := cfg.String("K_SERVICE", filepath.Base(os.Args[0]))
+func Main(ctx context.Context, name, pattern string, f Function, cfg *config.Env, logs io.Writer) int {
 	level := slog.LevelInfo
 	if cfg.Bool("DEBUG", false) {
 		level = slog.LevelDebug

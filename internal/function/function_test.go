@@ -57,7 +57,7 @@ func (s *slow) Stop(context.Context) error {
 // can send it real signals.
 func TestMain(m *testing.M) {
 	if os.Getenv("FUNCTION_TEST_PROCESS") == "1" {
-		function.Run("GET /slow", &slow{})
+		function.Run("slow", "GET /slow", &slow{})
 	}
 	os.Exit(m.Run())
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,8 +12,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
@@ -26,14 +23,11 @@ type Sweeper struct {
 	domain      string
 	collections []string
 
-	client   *mongo.Client
-	rdb      *redis.Client
-	db       *mongo.Database
-	pub      Publisher
+	clients  *Clients
 	work     []Work
 	outboxes []*Outbox
-	minAge   time.Duration
-	receiver *events.Receiver
+	// Handle serves the Trigger on the domain's ticketing.sweep.due events.
+	events.Consumer
 }
 
 // Work is more that a domain's sweep does each time it runs, on the domain's
@@ -71,39 +65,32 @@ func Schedule(cfg *config.Env, rdb *redis.Client, domain string) sweeps.Sweep {
 
 // Start opens the database, Redis and the publisher.
 func (s *Sweeper) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, s.domain)
-	rdb := redisdb.Open(cfg)
-	prefix := expiry.KeyPrefix(cfg)
-	publisher := events.PublisherFromEnv(cfg)
-	keys := events.KeysFromEnv(cfg)
-	s.minAge = MinAge(cfg)
-	if err := cfg.Err(); err != nil {
+	c, err := Open(cfg, s.domain)
+	if err != nil {
 		return err
 	}
-	s.client, s.rdb, s.db, s.pub = client, rdb, db, publisher
+	s.clients = c
 	for _, name := range s.collections {
-		s.outboxes = append(s.outboxes, New(db.Collection(name), publisher))
+		s.outboxes = append(s.outboxes, New(c.DB.Collection(name), c.Publisher))
 	}
 	// No inbox: a sweep is harmless to run any number of times.
-	s.receiver = events.NewReceiver(keys, sweeps.New(rdb, prefix).Handler(s.domain, s.minAge, s.sweep), nil)
+	due := sweeps.New(c.Redis, expiry.KeyPrefix(cfg)).Handler(s.domain, c.MinAge, s.sweep)
+	s.Consumer = events.Consume(c.Keys, due, nil)
 	return nil
 }
-
-// Handle serves the Trigger on the domain's ticketing.sweep.due events.
-func (s *Sweeper) Handle(w http.ResponseWriter, r *http.Request) { s.receiver.ServeHTTP(w, r) }
 
 func (s *Sweeper) sweep(ctx context.Context) (sweeps.Swept, error) {
 	var swept sweeps.Swept
 	var errs []error
 	for _, o := range s.outboxes {
-		n, err := o.Sweep(ctx, s.minAge)
+		n, err := o.Sweep(ctx, s.clients.MinAge)
 		swept.Add(n)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, w := range s.work {
-		n, err := w(ctx, s.db, s.pub, s.minAge)
+		n, err := w(ctx, s.clients.DB, s.clients.Publisher, s.clients.MinAge)
 		swept.Add(n)
 		if err != nil {
 			errs = append(errs, err)
@@ -117,5 +104,5 @@ func (s *Sweeper) sweep(ctx context.Context) (sweeps.Swept, error) {
 
 // Stop closes the database and Redis.
 func (s *Sweeper) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, s.client), s.rdb.Close())
+	return s.clients.Close(ctx)
 }
