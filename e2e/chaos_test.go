@@ -15,6 +15,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/chaos"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/load"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/stripetest"
@@ -193,16 +194,16 @@ func startChaos(t *testing.T, l *stripetest.Ledger, o devstacktest.Options,
 func checkAfter(t *testing.T, s *chaosStack, r *run, rec *chaos.Record) {
 	t.Helper()
 	// An order whose payment's outcome a fault hid stays created past its
-	// deadline until the payments sweep (each minute) asks Stripe again,
-	// once the claim's lease (2 minutes) is over: the settling allows that.
+	// deadline until the payments sweep, due again when the claim's lease
+	// (2 minutes) is over, asks Stripe again: the settling allows that.
 	vs, err := load.CheckState(context.Background(), r.c, r.res.History, 4*time.Minute, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A refund or an announcement may still be on its way once the API
 	// shows every order ended: a charge whose outcome a fault hid is asked
-	// again by the first sweep (each minute) after its claim's lease (2
-	// minutes), and refunded if its order was cancelled meanwhile.
+	// again by the sweep due when its claim's lease (2 minutes) is over,
+	// and refunded if its order was cancelled meanwhile.
 	more, err := chaos.Settle(context.Background(), 4*time.Minute, func(ctx context.Context) ([]load.Violation, error) {
 		orders, err := chaos.Orders(ctx, r.c, r.res.History)
 		if err != nil {
@@ -402,14 +403,13 @@ func (n *redisNode) start(t *testing.T) {
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	for range 600 {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+n.port); err == nil {
-			c.Close()
-			return
+	testkit.Eventually(t, 30*time.Second, func() error {
+		c, err := net.Dial("tcp", "127.0.0.1:"+n.port)
+		if err != nil {
+			return fmt.Errorf("redis-server does not listen: %w", err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server does not listen within 30s")
+		return c.Close()
+	})
 }
 
 // kill sends redis-server SIGKILL and waits for it to exit.
@@ -428,9 +428,10 @@ func (n *redisNode) kill(t *testing.T) {
 // answer 2 s late. 20 payments reach it (500 in make chaos). Every order
 // still ends as its buyer was told, and its charges as its fate says: one
 // standing charge of its price for a complete order, none for a cancelled
-// one. The sweeps run every 2 s rather than every minute, so that a
-// payment whose outcome was lost is asked again within its order's
-// deadline, as it is when Stripe is slow to answer.
+// one. A claim's lease is 15 s rather than 2 minutes, so that the
+// payments sweep, due when the lease is over, asks Stripe again about a
+// payment whose outcome was lost within its order's deadline, as it does
+// when Stripe is slow to answer.
 func TestChaosStripe(t *testing.T) {
 	t.Parallel()
 	flows := pick(20, 500)
@@ -449,7 +450,7 @@ func TestChaosStripe(t *testing.T) {
 	// A deadline past the 10 s a timeout takes, and a claim repeated by
 	// the sweep 15 s after it was made rather than 2 minutes, so that an
 	// order whose charge timed out can still be complete in time.
-	s := startChaos(t, ledger, devstacktest.Options{Env: []string{"ORDER_TTL=20s", "DEVSTACK_PING_INTERVAL=2s", "CHARGE_LEASE=15s"}}, start)
+	s := startChaos(t, ledger, devstacktest.Options{Env: []string{"ORDER_TTL=20s", "CHARGE_LEASE=15s"}}, start)
 	rec := &chaos.Record{}
 	cfg := chaosLoad(time.Hour)
 	cfg.Pay, cfg.Cancel = 0.8, 0.1
@@ -485,11 +486,12 @@ func TestChaosExpiry(t *testing.T) {
 		}
 		return pids
 	}
-	for deadline := time.Now().Add(time.Minute); len(sources()) < 2; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d %s processes run, want 2", len(sources()), source)
+	testkit.Eventually(t, time.Minute, func() error {
+		if n := len(sources()); n < 2 {
+			return fmt.Errorf("%d %s processes run, want 2", n, source)
 		}
-	}
+		return nil
+	})
 	rec := &chaos.Record{}
 	cfg := chaosLoad(time.Hour)
 	cfg.Pay, cfg.Cancel = 0.3, 0.1 // most orders are left to expire

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -65,15 +66,12 @@ func manyBuyersOneWinner(t *testing.T, s *devstacktest.Stack) {
 		count := map[int]int{}
 		// Until the orders domain has its copy of the ticket, every buyer
 		// is told it does not exist; then they race again.
-		for attempt := 0; count[http.StatusCreated]+count[http.StatusBadRequest] == 0; attempt++ {
-			if attempt == 600 {
-				t.Fatalf("round %d: the orders domain never learnt of ticket %s", round, id)
+		testkit.Eventually(t, time.Minute, func() error {
+			if count = orderAtOnce(t, s, id, tokens); count[http.StatusCreated]+count[http.StatusBadRequest] == 0 {
+				return fmt.Errorf("round %d: the orders domain has not learnt of ticket %s: statuses %v", round, id, count)
 			}
-			if attempt > 0 {
-				time.Sleep(100 * time.Millisecond)
-			}
-			count = orderAtOnce(t, s, id, tokens)
-		}
+			return nil
+		})
 		if count[http.StatusCreated] != 1 || count[http.StatusBadRequest] != buyers-1 {
 			t.Errorf("round %d: statuses %v, want one 201 and %d 400", round, count, buyers-1)
 		}
@@ -242,11 +240,7 @@ func listed(t *testing.T, s *devstacktest.Stack, id string) bool {
 // retries last.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute", what)
-		}
-	}
+	testkit.Eventually(t, time.Minute, testkit.Until(what, cond))
 }
 
 func signUp(t testing.TB, s *devstacktest.Stack, name string) string {
