@@ -65,9 +65,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := users.NormalizeEmail(in.Email), users.Password(in.Password)
 	var v httpapi.Validation
-	v.Check(users.ValidEmail(email), "email", "Email must be valid")
-	v.Check(password != "", "password", "You must supply a password")
-	users.CheckPasswordLength(&v, "password", password)
+	users.CheckSignIn(&v, email, password)
 	if err := v.Err(); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -87,7 +85,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		hash = u.Password
 	}
 	if !auth.CheckPassword(hash, password) {
-		httpapi.WriteError(w, r, httpapi.BadRequest("Invalid credentials"))
+		httpapi.WriteError(w, r, users.InvalidCredentials())
 		return
 	}
 	attempt.GiveBack(r.Context())

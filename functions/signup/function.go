@@ -57,7 +57,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	email, password := users.NormalizeEmail(in.Email), users.Password(in.Password)
 	var v httpapi.Validation
-	v.Check(users.ValidEmail(email), "email", "Email must be valid")
+	users.CheckEmail(&v, email)
 	users.CheckNewPassword(&v, password)
 	if err := v.Err(); err != nil {
 		httpapi.WriteError(w, r, err)
@@ -78,7 +78,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := f.users.Store.Create(r.Context(), email, hash, events.Source(name), time.Now())
 	if errors.Is(err, users.ErrEmailInUse) {
-		err = httpapi.BadRequest("Email in use")
+		err = users.EmailInUse()
 	}
 	if err != nil {
 		httpapi.WriteError(w, r, err)

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"net/http"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
@@ -22,21 +19,11 @@ import (
 // longer created; it makes itself due again for the order not yet due,
 // whose deadline Redis may have lost too.
 func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
-	sink := functest.NewSink(t)
-	env := functest.Env(t, map[string]string{"K_SINK": sink.URL, "OUTBOX_MIN_AGE": "1ms"})
-	store := orders.NewStore(functest.Database(t, env))
-	deadlines := expiry.NewDeadlines(testenv.Redis(t), "t_"+testenv.Name())
+	fx := newFixture(t)
 	order := func(expiresAt time.Time) *orders.Order {
-		tk := &orders.Ticket{ID: bson.NewObjectID(), Title: "Gig", Price: 1000}
-		if err := store.SyncTicket(t.Context(), *tk); err != nil {
-			t.Fatal(err)
-		}
-		o := orders.New("buyer", tk, expiresAt, time.Now())
-		if err := store.Create(t.Context(), o, deadlines, "/functions/create-order"); err != nil {
-			t.Fatal(err)
-		}
+		o := fx.order(t, expiresAt)
 		// What Redis lost.
-		if err := deadlines.Forget(t.Context(), o.ID.Hex()); err != nil {
+		if err := fx.deadlines.Forget(t.Context(), o.ID.Hex()); err != nil {
 			t.Fatal(err)
 		}
 		return o
@@ -44,16 +31,13 @@ func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
 	overdue := order(time.Now().Add(-time.Minute))
 	ahead := order(time.Now().Add(time.Hour))
 	cancelled := order(time.Now().Add(-time.Minute))
-	if _, err := store.Cancel(t.Context(), cancelled.ID.Hex(), "/functions/cancel-order", time.Now()); err != nil {
+	if _, err := fx.store.Cancel(t.Context(), cancelled.ID.Hex(), "/functions/cancel-order", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 
-	url := functest.Start(t, "POST /", New(), env)
-	if status := functest.SweepDue(t, url, "orders"); status != http.StatusOK {
-		t.Fatalf("ping: %d", status)
-	}
+	fx.sweep(t, 1)
 	var expired []string
-	for _, e := range sink.Events() {
+	for _, e := range fx.sink.Events() {
 		if e.Type() == events.TypeOrderExpired {
 			expired = append(expired, e.Subject())
 			want, err := expiry.Event(overdue.ID.Hex(), overdue.ExpiresAt)
@@ -73,7 +57,7 @@ func TestSweepExpiresOverdueOrdersRedisLost(t *testing.T) {
 		t.Errorf("expired %v, want the overdue order %s alone", expired, overdue.ID.Hex())
 	}
 	// The order not yet due lost its deadline too: the sweep comes back for it.
-	due, err := sweeps.New(testenv.Redis(t), env["EXPIRY_KEY_PREFIX"]).Pending(t.Context())
+	due, err := sweeps.New(testenv.Redis(t), fx.env["EXPIRY_KEY_PREFIX"]).Pending(t.Context())
 	if at := due["orders"]; err != nil || at.Before(ahead.ExpiresAt) || at.After(ahead.ExpiresAt.Add(time.Second)) {
 		t.Errorf("orders sweep due at %v (%v), want it due again at the next deadline, %v", at, err, ahead.ExpiresAt)
 	}

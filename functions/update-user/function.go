@@ -90,15 +90,14 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 	var v httpapi.Validation
 	if in.Email != nil {
 		change.Email = users.NormalizeEmail(*in.Email)
-		v.Check(users.ValidEmail(change.Email), "email", "Email must be valid")
+		users.CheckEmail(&v, change.Email)
 	}
 	if in.Password != nil {
 		password = users.Password(*in.Password)
 		users.CheckNewPassword(&v, password)
 	}
 	if in.Email != nil || in.Password != nil {
-		v.Check(current != "", "currentPassword", "You must supply your current password")
-		users.CheckPasswordLength(&v, "currentPassword", current)
+		users.CheckCurrentPassword(&v, current)
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -130,7 +129,7 @@ func (f *Function) update(ctx context.Context, id string, in input) (*users.User
 		case errors.Is(err, users.ErrChanged):
 			continue
 		case errors.Is(err, users.ErrEmailInUse):
-			return nil, httpapi.BadRequest("Email in use")
+			return nil, users.EmailInUse()
 		case err != nil:
 			return nil, err
 		}
@@ -156,7 +155,7 @@ func (f *Function) endSessions(ctx context.Context, u *users.User, email string)
 			return err
 		}
 		if other != nil {
-			return httpapi.BadRequest("Email in use")
+			return users.EmailInUse()
 		}
 	}
 	return f.sessions.EndAll(ctx, u.ID.Hex())
@@ -170,7 +169,7 @@ func (f *Function) checkPassword(ctx context.Context, u *users.User, password st
 		return err
 	}
 	if !auth.CheckPassword(u.Password, password) {
-		return httpapi.BadRequest("Invalid credentials")
+		return users.InvalidCredentials()
 	}
 	attempt.GiveBack(ctx)
 	return nil

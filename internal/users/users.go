@@ -76,6 +76,35 @@ func CheckPasswordLength(v *httpapi.Validation, field, password string) {
 	v.Check(len(password) <= MaxPasswordBytes, field, fmt.Sprintf("Password must be at most %d bytes", MaxPasswordBytes))
 }
 
+// CheckEmail records in v that email, normalized by NormalizeEmail, is not
+// a valid address.
+func CheckEmail(v *httpapi.Validation, email string) {
+	v.Check(ValidEmail(email), "email", "Email must be valid")
+}
+
+// CheckSignIn records in v what is wrong with the credentials of a sign-in,
+// already normalized by NormalizeEmail and Password.
+func CheckSignIn(v *httpapi.Validation, email, password string) {
+	CheckEmail(v, email)
+	v.Check(password != "", "password", "You must supply a password")
+	CheckPasswordLength(v, "password", password)
+}
+
+// CheckCurrentPassword records in v what is wrong with the current password
+// that a change of the account must give.
+func CheckCurrentPassword(v *httpapi.Validation, current string) {
+	v.Check(current != "", "currentPassword", "You must supply your current password")
+	CheckPasswordLength(v, "currentPassword", current)
+}
+
+// EmailInUse is the contract's answer to an email another account has
+// (ErrEmailInUse).
+func EmailInUse() error { return httpapi.BadRequest("Email in use") }
+
+// InvalidCredentials is the contract's answer to an email and password that
+// name no account, which says neither which one is wrong.
+func InvalidCredentials() error { return httpapi.BadRequest("Invalid credentials") }
+
 // Store keeps users in the users database.
 type Store struct {
 	coll *mongo.Collection
