@@ -91,3 +91,23 @@ func TestNoBinaryIsCommitted(t *testing.T) {
 		}
 	}
 }
+
+// The HTTP layer answers 503 for a dependency that is down without knowing
+// which driver said so (the packages that open connections mark their
+// errors for internal/unavailable), and the event receiver shares nothing
+// with it but that.
+func TestLayersPointOneWay(t *testing.T) {
+	drivers := []string{"go.mongodb.org/mongo-driver", "github.com/redis/go-redis"}
+	for _, p := range goList(t, "./internal/httpapi", "./internal/events", "./internal/unavailable") {
+		for _, dep := range p.Deps {
+			for _, d := range drivers {
+				if strings.HasPrefix(dep, d) {
+					t.Errorf("%s links the driver %s: let the package that opens the connection mark its errors for internal/unavailable", p.ImportPath, dep)
+				}
+			}
+			if strings.HasSuffix(p.ImportPath, "/internal/events") && dep == module+"/internal/httpapi" {
+				t.Errorf("%s links %s: the event receiver is no HTTP API", p.ImportPath, dep)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package events
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,9 +15,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 	"github.com/ticketing-on-knative/ticketing/internal/telemetry"
+	"github.com/ticketing-on-knative/ticketing/internal/unavailable"
 )
 
 // Handler applies one event and may return a reply event, which the broker
@@ -203,7 +204,7 @@ func (rc *Receiver) fail(ctx context.Context, w http.ResponseWriter, err error) 
 		log.Error("dropping event that can never be processed", "error", err.Error())
 		answer(w, http.StatusBadRequest, "Event can never be processed")
 		return "permanent"
-	case httpapi.Unavailable(err):
+	case unavailable.Is(err):
 		log.Warn("dependency unavailable; asking the broker to retry", "error", err.Error())
 		answer(w, http.StatusServiceUnavailable, "Service unavailable, please try again")
 		return "unavailable"
@@ -213,9 +214,16 @@ func (rc *Receiver) fail(ctx context.Context, w http.ResponseWriter, err error) 
 	return "failed"
 }
 
-// answer writes a status with a message in the error shape of API.md.
+// answer writes a status with a message in the error shape of API.md. The
+// broker reads only the status; the body is for a person reading its logs.
 func answer(w http.ResponseWriter, status int, message string) {
-	httpapi.WriteJSON(w, status, map[string]any{"errors": []httpapi.Problem{{Message: message}}})
+	type problem struct {
+		Message string `json:"message"`
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	// An encoding error here means the broker went away; there is nobody to tell.
+	_ = json.NewEncoder(w).Encode(map[string][]problem{"errors": {{Message: message}}})
 }
 
 // Consumer is what a function that only applies events embeds: its Handle

@@ -3,19 +3,15 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
+	"github.com/ticketing-on-knative/ticketing/internal/unavailable"
 )
 
 // Problem is one entry of an error body.
@@ -76,28 +72,9 @@ func TooManyRequests(retryAfter time.Duration) *Error {
 	return &Error{Status: http.StatusTooManyRequests, Problems: []Problem{{Message: "Too many requests"}}, RetryAfter: retryAfter}
 }
 
-// Unavailable reports whether err means a dependency (database, Redis, the
-// broker, Stripe) could not be reached or did not answer in time, as opposed
-// to a bug. Such a failure is a 503: the client, or the broker, may retry.
-//
-// A package whose errors mean the same gives them a method Unavailable() bool
-// that returns true.
-func Unavailable(err error) bool {
-	var netErr net.Error
-	var marked interface{ Unavailable() bool }
-	return errors.As(err, &netErr) ||
-		(errors.As(err, &marked) && marked.Unavailable()) ||
-		errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, mongo.ErrClientDisconnected) ||
-		errors.Is(err, redis.ErrPoolTimeout) ||
-		errors.Is(err, redis.ErrClosed) ||
-		mongo.IsNetworkError(err) ||
-		mongo.IsTimeout(err)
-}
-
 // WriteError writes err in the contract's shape. An *Error is the client's
-// problem and is written as it is; a dependency that is down becomes 503 with
-// a message that says so; anything else is our bug: a 500 that is logged.
+// problem and is written as it is; a dependency that is down (see
+// unavailable.Is) becomes 503 with a message that says so; anything else is our bug: a 500 that is logged.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *Error
 	switch {
@@ -107,7 +84,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(apiErr.RetryAfter.Seconds()))))
 		}
 		WriteJSON(w, apiErr.Status, map[string]any{"errors": apiErr.Problems})
-	case Unavailable(err):
+	case unavailable.Is(err):
 		logging.FromContext(r.Context()).Warn("dependency unavailable", "error", err.Error())
 		WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": []Problem{{Message: "Service unavailable, please try again"}}})
 	default:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/unavailable"
 )
 
 // Open returns a client for $MONGODB_URI and the database named by
@@ -43,13 +45,48 @@ func Connect(cfg *config.Env) *mongo.Client {
 		SetAppName(cfg.String("K_SERVICE", "ticketing")).
 		SetConnectTimeout(timeout).
 		SetServerSelectionTimeout(timeout).
-		SetTimeout(timeout)
+		SetTimeout(timeout).
+		SetDialer(dialer{})
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		cfg.Invalid("MONGODB_URI", err)
 		return nil
 	}
 	return client
+}
+
+// dialer opens the driver's connections, whose failures it marks for
+// unavailable.Is: a server that closes the connection mid-command reads as
+// io.EOF, which is no net.Error, and the driver wraps it in its own types,
+// which only the driver's package knows. A net.Error is left as it is: it is
+// unavailable.Is already, and the driver tells timeouts by its type.
+type dialer struct{ net.Dialer }
+
+func (d dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.Dialer.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, mark(err)
+	}
+	return conn{c}, nil
+}
+
+type conn struct{ net.Conn }
+
+func (c conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	return n, mark(err)
+}
+
+func (c conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, mark(err)
+}
+
+func mark(err error) error {
+	if _, ok := err.(net.Error); ok || err == nil {
+		return err
+	}
+	return unavailable.Mark(err)
 }
 
 // Close disconnects client, which may be nil.

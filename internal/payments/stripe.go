@@ -36,7 +36,7 @@ var ErrUnknownOutcome error = unavailable("the outcome of the stripe request is 
 // the first request under the key may have been charged.
 var ErrIdempotencyConflict = errors.New("stripe saw this payment's idempotency key with other parameters")
 
-// unavailable is an error that httpapi.Unavailable, and so every function
+// unavailable is an error that unavailable.Is, and so every function
 // and event handler, reports as a dependency that is down: 503.
 type unavailable string
 

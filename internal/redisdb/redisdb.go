@@ -2,11 +2,14 @@
 package redisdb
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/unavailable"
 )
 
 // Open returns a client for $REDIS_URL, or nil after recording in cfg why it
@@ -27,5 +30,46 @@ func Open(cfg *config.Env) *redis.Client {
 	opts.ReadTimeout = timeout
 	opts.WriteTimeout = timeout
 	opts.MaxRetries = 1
-	return redis.NewClient(opts)
+	client := redis.NewClient(opts)
+	client.AddHook(marker{})
+	return client
+}
+
+// marker marks, for unavailable.Is, the errors of go-redis that mean Redis
+// cannot be reached but are no net.Error: every connection of the pool is
+// busy past its timeout, or the client is closed.
+type marker struct{}
+
+func (marker) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (marker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		return markCmd(cmd, next(ctx, cmd))
+	}
+}
+
+func (marker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			markCmd(cmd, nil)
+		}
+		return mark(err)
+	}
+}
+
+// markCmd marks the error cmd keeps, which is what its caller reads, and
+// returns err marked.
+func markCmd(cmd redis.Cmder, err error) error {
+	if cmdErr := cmd.Err(); cmdErr != nil {
+		cmd.SetErr(mark(cmdErr))
+	}
+	return mark(err)
+}
+
+func mark(err error) error {
+	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) {
+		return unavailable.Mark(err)
+	}
+	return err
 }

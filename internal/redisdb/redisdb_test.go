@@ -1,0 +1,37 @@
+package redisdb_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketing-on-knative/ticketing/internal/config"
+	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
+	"github.com/ticketing-on-knative/ticketing/internal/unavailable"
+)
+
+// A closed client is no net.Error, yet the request that meets it must be a
+// 503, not a 500: the mark is what tells.
+func TestClosedClientIsUnavailable(t *testing.T) {
+	cfg := config.FromMap(map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"})
+	client := redisdb.Open(cfg)
+	if err := cfg.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := client.Get(context.Background(), "k").Err()
+	if err == nil || !unavailable.Is(err) {
+		t.Errorf("Get on a closed client = %v; want an error unavailable.Is reports", err)
+	}
+
+	_, err = client.TxPipelined(context.Background(), func(p redis.Pipeliner) error {
+		p.Get(context.Background(), "k")
+		return nil
+	})
+	if err == nil || !unavailable.Is(err) {
+		t.Errorf("a pipeline on a closed client = %v; want an error unavailable.Is reports", err)
+	}
+}
