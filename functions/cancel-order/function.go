@@ -6,20 +6,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
-	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
 // Function cancels one of the signed-in user's orders, which frees its
@@ -27,11 +20,7 @@ import (
 // cannot be cancelled, nor one awaiting its payment's outcome (the payment
 // decides it); cancelling a cancelled order changes nothing.
 type Function struct {
-	mongo     *mongo.Client
-	redis     *redis.Client
-	orders    *orders.Store
-	outbox    *outbox.Outbox
-	sweep     sweeps.Sweep
+	orders    *orders.Domain
 	sessions  *auth.Sessions
 	deadlines *expiry.Deadlines
 }
@@ -39,27 +28,17 @@ type Function struct {
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration, opens the clients (one Redis client serves
-// both the sessions and the deadlines), and schedules a sweep of the events
-// an earlier instance may have left unpublished.
+// Start reads the configuration and opens the orders domain; the sessions
+// and the deadlines share its clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "orders")
-	rdb := redisdb.Open(cfg)
-	sessionsCfg := auth.ConfigFromEnv(cfg)
-	publisher := events.PublisherFromEnv(cfg)
 	prefix := expiry.KeyPrefix(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "orders")
-	if err := cfg.Err(); err != nil {
+	sessions := auth.ConfigFromEnv(cfg)
+	d, err := orders.Open(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	sessions := auth.New(sessionsCfg, rdb, client)
-	f.mongo, f.redis = client, rdb
-	f.sessions, f.sweep = sessions, sweep
-	f.deadlines = expiry.NewDeadlines(rdb, prefix)
-	f.orders = orders.NewStore(db)
-	f.outbox = f.orders.Outbox(publisher)
-	f.outbox.SweepAfter(ctx, 5*time.Second, minAge)
+	f.orders, f.sessions = d, auth.New(sessions, d.Redis, d.Mongo)
+	f.deadlines = expiry.NewDeadlines(d.Redis, prefix)
 	return nil
 }
 
@@ -71,12 +50,12 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	o, err := f.orders.Owned(ctx, r.PathValue("id"), session.ID)
+	o, err := f.orders.Store.Owned(ctx, r.PathValue("id"), session.ID)
 	if err == nil {
-		err = f.sweep.Expect(ctx)
+		err = f.orders.Sweep.Expect(ctx)
 	}
 	if err == nil {
-		o, err = f.orders.Cancel(ctx, o.ID.Hex(), events.Source(name), time.Now())
+		o, err = f.orders.Store.Cancel(ctx, o.ID.Hex(), events.Source(name), time.Now())
 	}
 	switch {
 	case errors.Is(err, orders.ErrNotFound):
@@ -92,7 +71,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	f.outbox.Announce(ctx, o.ID, o.Outbox...)
+	f.orders.Outbox.Announce(ctx, o.ID, o.Outbox...)
 	// Without this the deadline still passes, and expire-order ignores it.
 	if err := f.deadlines.Forget(ctx, o.ID.Hex()); err != nil {
 		logging.FromContext(ctx).Warn("order cancelled; its deadline stays", "error", err.Error())
@@ -101,10 +80,4 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	var closeRedis error
-	if f.redis != nil {
-		closeRedis = f.redis.Close()
-	}
-	return errors.Join(mongodb.Close(ctx, f.mongo), closeRedis)
-}
+func (f *Function) Stop(ctx context.Context) error { return f.orders.Close(ctx) }

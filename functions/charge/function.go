@@ -6,28 +6,21 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // Function charges the signed-in user's order with Stripe, once, and
 // announces the payment with ticketing.charge.created.
 type Function struct {
-	mongo    *mongo.Client
-	redis    *redis.Client
+	domain   *payments.Domain
 	sessions *auth.Sessions
 	payments *payments.Processor
 }
@@ -35,25 +28,17 @@ type Function struct {
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration, opens the clients, and schedules a sweep
-// of the events an earlier instance may have left unpublished.
+// Start reads the configuration and opens the payments domain; the
+// sessions share its clients.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "payments")
-	rdb := redisdb.Open(cfg)
-	sessionsCfg := auth.ConfigFromEnv(cfg)
-	publisher := events.PublisherFromEnv(cfg)
+	sessions := auth.ConfigFromEnv(cfg)
 	stripe := payments.StripeFromEnv(cfg)
-	minAge := outbox.MinAge(cfg)
-	sweep := outbox.Schedule(cfg, rdb, "payments")
-	if err := cfg.Err(); err != nil {
+	d, err := payments.Open(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	sessions := auth.New(sessionsCfg, rdb, client)
-	f.mongo, f.redis, f.sessions = client, rdb, sessions
-	store := payments.NewStore(db)
-	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source(name)).Scheduling(sweep)
-	store.Outbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
-	store.OrdersOutbox(publisher).SweepAfter(ctx, 5*time.Second, minAge)
+	f.domain, f.sessions = d, auth.New(sessions, d.Redis, d.Mongo)
+	f.payments = d.Processor(stripe, events.Source(name))
 	return nil
 }
 
@@ -128,6 +113,4 @@ func problem(ctx context.Context, err error) error {
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.sessions.Close(), f.redis.Close())
-}
+func (f *Function) Stop(ctx context.Context) error { return f.domain.Close(ctx) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,9 +25,11 @@ import (
 // refund, and an attempt's event older than the latest one heard of, or
 // repeated, changes nothing.
 type Function struct {
-	mongo    *mongo.Client
-	orders   *orders.Store
-	receiver *events.Receiver
+	// Handle serves the Triggers on ticketing.charge.created,
+	// ticketing.charge.pending and ticketing.charge.failed.
+	events.Consumer
+	mongo  *mongo.Client
+	orders *orders.Store
 }
 
 // New returns the function; Start prepares it.
@@ -44,13 +45,9 @@ func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
 	f.mongo = client
 	f.orders = orders.NewStore(db)
 	// No inbox: completing is idempotent on its own.
-	f.receiver = events.NewReceiver(keys, f.apply, nil)
+	f.Consumer = events.Consume(keys, f.apply, nil)
 	return nil
 }
-
-// Handle serves the Triggers on ticketing.charge.created,
-// ticketing.charge.pending and ticketing.charge.failed.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
 
 func (f *Function) apply(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
 	switch e.Type() {

@@ -11,7 +11,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
 )
 
@@ -23,7 +22,7 @@ import (
 type Function struct {
 	// Handle serves the Trigger on ticketing.order.expired.
 	events.Consumer
-	clients  *outbox.Clients
+	domain   *payments.Domain
 	payments *payments.Processor
 }
 
@@ -32,18 +31,16 @@ func New() *Function { return &Function{} }
 
 // Start reads the configuration and opens the payments domain.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	c, err := outbox.Open(cfg, "payments")
+	d, err := payments.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	f.clients = c
-	store := payments.NewStore(c.DB)
+	f.domain = d
 	// It never calls Stripe: an expiry takes no money and gives none back.
-	f.payments = payments.NewProcessor(store, nil, c.Publisher, events.Source(name)).Scheduling(c.Sweep)
-	c.SweepAtStart(ctx, store.OrdersOutbox(c.Publisher))
+	f.payments = d.Processor(nil, events.Source(name))
 	// No inbox: expiring is idempotent, and the orders sweep's repeated
 	// expiry of an order still open must send its OrderUnpaid again.
-	f.Consumer = events.Consume(c.Keys, f.expire, nil)
+	f.Consumer = events.Consume(d.Keys, f.expire, nil)
 	return nil
 }
 
@@ -73,4 +70,4 @@ func (f *Function) expire(ctx context.Context, e cloudevents.Event) (*cloudevent
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error { return f.clients.Close(ctx) }
+func (f *Function) Stop(ctx context.Context) error { return f.domain.Close(ctx) }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
@@ -15,8 +13,7 @@ import (
 
 // Function shows one ticket, with the order that holds it while it is reserved.
 type Function struct {
-	mongo   *mongo.Client
-	tickets *tickets.Store
+	tickets *mongodb.Reader[*tickets.Store]
 }
 
 // New returns the function; Start prepares it.
@@ -24,17 +21,13 @@ func New() *Function { return &Function{} }
 
 // Start reads the configuration and opens the database client.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "tickets")
-	if err := cfg.Err(); err != nil {
-		return err
-	}
-	f.mongo, f.tickets = client, tickets.NewStore(db)
-	return nil
+	f.tickets = mongodb.OpenReader(cfg, "tickets", tickets.NewStore)
+	return cfg.Err()
 }
 
 // Handle serves GET /api/tickets/{id}.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
-	t, err := f.tickets.ByID(r.Context(), r.PathValue("id"))
+	t, err := f.tickets.Store.ByID(r.Context(), r.PathValue("id"))
 	if errors.Is(err, tickets.ErrNotFound) {
 		err = httpapi.NotFound()
 	}
@@ -46,4 +39,4 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 }
 
 // Stop closes the database client.
-func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
+func (f *Function) Stop(ctx context.Context) error { return f.tickets.Close(ctx) }

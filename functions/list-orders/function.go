@@ -5,40 +5,28 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/ticketing-on-knative/ticketing/internal/auth"
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/orders"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 )
 
 // Function lists the signed-in user's orders, oldest first, each with its ticket.
 type Function struct {
-	mongo    *mongo.Client
-	redis    *redis.Client
-	orders   *orders.Store
+	orders   *mongodb.Reader[*orders.Store]
 	sessions *auth.Sessions
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the clients.
+// Start reads the configuration and opens the orders domain; the sessions
+// share its MongoDB client.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	sessions := auth.ConfigFromEnv(cfg)
-	client, db := mongodb.Open(cfg, "orders")
-	rdb := redisdb.Open(cfg)
-	if err := cfg.Err(); err != nil {
-		return err
-	}
-	f.mongo, f.redis = client, rdb
-	f.sessions = auth.New(sessions, rdb, client)
-	f.orders = orders.NewStore(db)
-	return nil
+	f.orders = mongodb.OpenReader(cfg, "orders", orders.NewStore)
+	f.sessions = auth.OpenOn(cfg, f.orders.Client)
+	return cfg.Err()
 }
 
 // Handle serves GET /api/orders.
@@ -48,12 +36,12 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	list, err := f.orders.ByUser(r.Context(), session.ID)
+	list, err := f.orders.Store.ByUser(r.Context(), session.ID)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	tickets, err := f.orders.Tickets(r.Context(), list)
+	tickets, err := f.orders.Store.Tickets(r.Context(), list)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -67,5 +55,5 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 
 // Stop closes the clients.
 func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
+	return errors.Join(f.sessions.Close(), f.orders.Close(ctx))
 }

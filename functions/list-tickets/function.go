@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
@@ -27,8 +26,7 @@ const (
 // there is one, is in a `Link: <...>; rel="next"` header, whose ?after= is
 // the last ticket of this page.
 type Function struct {
-	mongo   *mongo.Client
-	tickets *tickets.Store
+	tickets *mongodb.Reader[*tickets.Store]
 }
 
 // New returns the function; Start prepares it.
@@ -36,12 +34,8 @@ func New() *Function { return &Function{} }
 
 // Start reads the configuration and opens the database client.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "tickets")
-	if err := cfg.Err(); err != nil {
-		return err
-	}
-	f.mongo, f.tickets = client, tickets.NewStore(db)
-	return nil
+	f.tickets = mongodb.OpenReader(cfg, "tickets", tickets.NewStore)
+	return cfg.Err()
 }
 
 // Handle serves GET /api/tickets[?limit=N][&after=ID].
@@ -52,7 +46,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// One more than the page shows whether there is a next page.
-	list, err := f.tickets.Available(r.Context(), after, limit+1)
+	list, err := f.tickets.Store.Available(r.Context(), after, limit+1)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -88,4 +82,4 @@ func page(q url.Values) (int, bson.ObjectID, error) {
 }
 
 // Stop closes the database client.
-func (f *Function) Stop(ctx context.Context) error { return mongodb.Close(ctx, f.mongo) }
+func (f *Function) Stop(ctx context.Context) error { return f.tickets.Close(ctx) }

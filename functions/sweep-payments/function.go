@@ -4,20 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/expiry"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
-	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
 	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/payments"
-	"github.com/ticketing-on-knative/ticketing/internal/redisdb"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
 )
 
@@ -27,50 +21,44 @@ import (
 // longer than CHARGE_LEASE ago and never recorded, and makes the refunds
 // still due; and it makes itself due again for the younger claims and events.
 type Function struct {
-	mongo    *mongo.Client
-	redis    *redis.Client
+	// Handle serves the Trigger on the payments domain's ticketing.sweep.due.
+	events.Consumer
+	clients  *outbox.Clients
 	outbox   *outbox.Outbox
 	orders   *outbox.Outbox // of the copies of the orders: OrderUnpaid
 	payments *payments.Processor
-	minAge   time.Duration
 	lease    time.Duration
-	receiver *events.Receiver
 }
 
 // New returns the function; Start prepares it.
 func New() *Function { return &Function{} }
 
-// Start reads the configuration and opens the clients.
+// Start reads the configuration and opens the payments domain's clients;
+// unlike payments.Open, it sweeps nothing at start-up: sweeping is what a
+// due sweep woke it up for.
 func (f *Function) Start(ctx context.Context, cfg *config.Env) error {
-	client, db := mongodb.Open(cfg, "payments")
-	rdb := redisdb.Open(cfg)
 	prefix := expiry.KeyPrefix(cfg)
-	publisher := events.PublisherFromEnv(cfg)
-	keys := events.KeysFromEnv(cfg)
 	stripe := payments.StripeFromEnv(cfg)
-	f.minAge = outbox.MinAge(cfg)
 	// Longer than a charge request can take, Stripe's retries included.
 	f.lease = cfg.Duration("CHARGE_LEASE", 2*time.Minute)
-	if err := cfg.Err(); err != nil {
+	c, err := outbox.Open(cfg, "payments")
+	if err != nil {
 		return err
 	}
-	f.mongo, f.redis = client, rdb
-	store := payments.NewStore(db)
-	f.outbox = store.Outbox(publisher)
-	f.orders = store.OrdersOutbox(publisher)
-	f.payments = payments.NewProcessor(store, stripe, publisher, events.Source(name))
+	f.clients = c
+	store := payments.NewStore(c.DB)
+	f.outbox, f.orders = store.Outbox(c.Publisher), store.OrdersOutbox(c.Publisher)
+	// Not Scheduling: the sweep makes itself due again for what it leaves.
+	f.payments = payments.NewProcessor(store, stripe, c.Publisher, events.Source(name))
 	// No inbox: a sweep is harmless to run any number of times.
-	f.receiver = events.NewReceiver(keys, sweeps.New(rdb, prefix).Handler("payments", f.minAge, f.sweep), nil)
+	f.Consumer = events.Consume(c.Keys, sweeps.New(c.Redis, prefix).Handler("payments", c.MinAge, f.sweep), nil)
 	return nil
 }
 
-// Handle serves the Trigger on the payments domain's ticketing.sweep.due.
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.receiver.ServeHTTP(w, r) }
-
 func (f *Function) sweep(ctx context.Context) (sweeps.Swept, error) {
 	recovered, recoverErr := f.payments.Recover(ctx, f.lease)
-	swept, publishErr := f.outbox.Sweep(ctx, f.minAge)
-	closed, closedErr := f.orders.Sweep(ctx, f.minAge)
+	swept, publishErr := f.outbox.Sweep(ctx, f.clients.MinAge)
+	closed, closedErr := f.orders.Sweep(ctx, f.clients.MinAge)
 	swept.Add(closed)
 	swept.Done += recovered
 	next, ok, nextErr := f.payments.NextRecovery(ctx, f.lease)
@@ -85,6 +73,4 @@ func (f *Function) sweep(ctx context.Context) (sweeps.Swept, error) {
 }
 
 // Stop closes the clients.
-func (f *Function) Stop(ctx context.Context) error {
-	return errors.Join(mongodb.Close(ctx, f.mongo), f.redis.Close())
-}
+func (f *Function) Stop(ctx context.Context) error { return f.clients.Close(ctx) }

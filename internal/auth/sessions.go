@@ -246,20 +246,40 @@ func tokenOf(r *http.Request) string {
 // platform database $SESSIONS_DATABASE; problems are recorded in cfg. Close
 // releases the connections. It is for a function that uses neither for
 // anything else; one that does reads ConfigFromEnv and calls New with its
-// own clients.
+// own clients, or OpenOn with its MongoDB client.
 func Open(cfg *config.Env) *Sessions {
 	c := ConfigFromEnv(cfg)
 	rdb := redisdb.Open(cfg)
 	client := mongodb.Connect(cfg)
-	if rdb == nil || client == nil {
+	s := open(c, rdb, client)
+	if s == nil {
 		_ = mongodb.Close(context.Background(), client)
+		return nil
+	}
+	s.close = func() error { return errors.Join(mongodb.Close(context.Background(), client), rdb.Close()) }
+	return s
+}
+
+// OpenOn is Open for a function that holds a MongoDB client but no Redis
+// (one that reads its domain for the signed-in user): the revocations are
+// read on client, and in a Redis connection of their own, which Close
+// releases; client stays the function's to close. A nil client, its
+// problem recorded in cfg already, gives nil sessions.
+func OpenOn(cfg *config.Env, client *mongo.Client) *Sessions {
+	return open(ConfigFromEnv(cfg), redisdb.Open(cfg), client)
+}
+
+// open returns the sessions of c on rdb and client, whose Close closes rdb;
+// or nil, with rdb closed, when either is missing.
+func open(c Config, rdb *redis.Client, client *mongo.Client) *Sessions {
+	if rdb == nil || client == nil {
 		if rdb != nil {
 			_ = rdb.Close()
 		}
 		return nil
 	}
 	s := New(c, rdb, client)
-	s.close = func() error { return errors.Join(mongodb.Close(context.Background(), client), rdb.Close()) }
+	s.close = rdb.Close
 	return s
 }
 
