@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -10,50 +9,21 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
-	"github.com/ticketing-on-knative/ticketing/internal/outbox"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
 	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 
-type fixture struct {
-	url   string
-	sink  *functest.Sink
-	store *tickets.Store
-	// elsewhere publishes what the test arranges, as the functions that
-	// made those changes would have.
-	elsewhere *outbox.Outbox
-}
+// fixture is the function under test, with the tickets domain's store.
+type fixture struct{ *functest.Tickets }
 
-func setup(t *testing.T) fixture {
-	t.Helper()
-	sink := functest.NewSink(t)
-	env := functest.Env(t, map[string]string{"K_SINK": sink.URL})
-	url := functest.Start(t, "POST /", New(), env)
-	store := tickets.NewStore(functest.Database(t, env))
-	return fixture{url: url, sink: sink, store: store, elsewhere: store.Outbox(events.NewPublisher(functest.NewSink(t).URL, time.Second))}
-}
-
-// arrange returns what checks a change the test makes and publishes its
-// event elsewhere: arrange(t)(fx.store.Create(...)).
-func (fx fixture) arrange(t *testing.T) func(*tickets.Ticket, error) *tickets.Ticket {
-	return func(tk *tickets.Ticket, err error) *tickets.Ticket {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fx.elsewhere.Publish(t.Context(), tk.ID, tk.Outbox...); err != nil {
-			t.Fatal(err)
-		}
-		return tk
-	}
-}
+func setup(t *testing.T) fixture { return fixture{functest.StartTickets(t, New())} }
 
 // reserved returns a ticket held by a new order, and the order's id.
 func (fx fixture) reserved(t *testing.T) (*tickets.Ticket, string) {
 	t.Helper()
-	tk := fx.arrange(t)(fx.store.Create(t.Context(), "Concert", 2000, "seller-1", "/functions/create-ticket", time.Now()))
+	tk := fx.OnSale(t)
 	order := bson.NewObjectID().Hex()
-	fx.arrange(t)(fx.store.Reserve(t.Context(), tk.ID.Hex(), order, "/functions/reserve-ticket", time.Now()))
+	fx.Arrange(t)(fx.Reserve(t.Context(), tk.ID.Hex(), order, "/functions/reserve-ticket", time.Now()))
 	return tk, order
 }
 
@@ -68,30 +38,21 @@ func orderCancelled(t *testing.T, ticketID, orderID string) cloudevents.Event {
 	return p.Event()
 }
 
-func (fx fixture) state(t *testing.T, id bson.ObjectID) string {
-	t.Helper()
-	tk, err := fx.store.ByID(t.Context(), id.Hex())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("v%d:%s", tk.Version, tk.OrderID)
-}
-
 func TestReleaseTicketOnOrderCancelledOnce(t *testing.T) {
 	fx := setup(t)
 	tk, order := fx.reserved(t)
 	e := orderCancelled(t, tk.ID.Hex(), order)
 
 	for i := range 2 {
-		if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
+		if status := functest.Deliver(t, fx.URL, e); status != http.StatusOK {
 			t.Fatalf("delivery %d: status %d", i, status)
 		}
 	}
 
-	if got := fx.state(t, tk.ID); got != "v2:" {
+	if got := fx.State(t, tk.ID); got != "v2:" {
 		t.Errorf("ticket %s, want v2: (free)", got)
 	}
-	got := fx.sink.Wait(t, 1)
+	got := fx.Sink.Wait(t, 1)
 	d, err := events.Decode[events.TicketUpdated](got[0])
 	if err != nil {
 		t.Fatal(err)
@@ -107,24 +68,24 @@ func TestReleaseTicketOnOrderCancelledOnce(t *testing.T) {
 // changes, and the creation arriving later leaves the ticket for sale.
 func TestReleaseTicketBeforeReservation(t *testing.T) {
 	fx := setup(t)
-	tk := fx.arrange(t)(fx.store.Create(t.Context(), "Concert", 2000, "seller-1", "/functions/create-ticket", time.Now()))
+	tk := fx.OnSale(t)
 	order := bson.NewObjectID().Hex()
 
-	if status := functest.Deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), order)); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.URL, orderCancelled(t, tk.ID.Hex(), order)); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	if got := fx.state(t, tk.ID); got != "v0:" {
+	if got := fx.State(t, tk.ID); got != "v0:" {
 		t.Fatalf("ticket %s, want v0: (unchanged)", got)
 	}
 	// reserve-ticket then gets the late creation.
-	if _, err := fx.store.Reserve(t.Context(), tk.ID.Hex(), order, "/functions/reserve-ticket", time.Now()); err != nil {
+	if _, err := fx.Reserve(t.Context(), tk.ID.Hex(), order, "/functions/reserve-ticket", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 
-	if got := fx.state(t, tk.ID); got != "v0:" {
+	if got := fx.State(t, tk.ID); got != "v0:" {
 		t.Errorf("ticket %s after the late creation, want v0: (free)", got)
 	}
-	if n := len(fx.sink.Events()); n != 0 {
+	if n := len(fx.Sink.Events()); n != 0 {
 		t.Errorf("%d events announced, want none", n)
 	}
 }
@@ -134,10 +95,10 @@ func TestReleaseTicketBeforeReservation(t *testing.T) {
 func TestReleaseTicketOfAnotherOrderLeavesHolder(t *testing.T) {
 	fx := setup(t)
 	tk, holder := fx.reserved(t)
-	if status := functest.Deliver(t, fx.url, orderCancelled(t, tk.ID.Hex(), bson.NewObjectID().Hex())); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.URL, orderCancelled(t, tk.ID.Hex(), bson.NewObjectID().Hex())); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	if got := fx.state(t, tk.ID); got != "v1:"+holder {
+	if got := fx.State(t, tk.ID); got != "v1:"+holder {
 		t.Errorf("ticket %s, want v1:%s", got, holder)
 	}
 }
@@ -145,14 +106,14 @@ func TestReleaseTicketOfAnotherOrderLeavesHolder(t *testing.T) {
 func TestReleaseTicketDropsEventsThatCanNeverApply(t *testing.T) {
 	fx := setup(t)
 	for name, ticketID := range map[string]string{"unknown ticket": bson.NewObjectID().Hex(), "malformed ticket id": "x"} {
-		if status := functest.Deliver(t, fx.url, orderCancelled(t, ticketID, bson.NewObjectID().Hex())); status != http.StatusBadRequest {
+		if status := functest.Deliver(t, fx.URL, orderCancelled(t, ticketID, bson.NewObjectID().Hex())); status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
 		}
 	}
 	wrongType := orderCancelled(t, bson.NewObjectID().Hex(), bson.NewObjectID().Hex())
 	wrongType.SetType(events.TypeOrderCreated)
 	wrongType.SetSource(events.Source("create-order"))
-	if status := functest.Deliver(t, fx.url, wrongType); status != http.StatusBadRequest {
+	if status := functest.Deliver(t, fx.URL, wrongType); status != http.StatusBadRequest {
 		t.Errorf("wrong type: status %d, want 400 (dropped)", status)
 	}
 }

@@ -13,36 +13,12 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/functest"
-	"github.com/ticketing-on-knative/ticketing/internal/tickets"
 )
 
-type fixture struct {
-	url   string
-	sink  *functest.Sink
-	store *tickets.Store
-}
+// fixture is the function under test, with the tickets domain's store.
+type fixture struct{ *functest.Tickets }
 
-func setup(t *testing.T) fixture {
-	t.Helper()
-	sink := functest.NewSink(t)
-	env := functest.Env(t, map[string]string{"K_SINK": sink.URL})
-	url := functest.Start(t, "POST /", New(), env)
-	return fixture{url: url, sink: sink, store: tickets.NewStore(functest.Database(t, env))}
-}
-
-// ticket puts a ticket up for sale, its creation already announced.
-func (fx fixture) ticket(t *testing.T) *tickets.Ticket {
-	t.Helper()
-	tk, err := fx.store.Create(t.Context(), "Concert", 2000, "seller-1", "/functions/create-ticket", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	created := fx.store.Outbox(events.NewPublisher(functest.NewSink(t).URL, time.Second))
-	if err := created.Publish(t.Context(), tk.ID, tk.Outbox...); err != nil {
-		t.Fatal(err)
-	}
-	return tk
-}
+func setup(t *testing.T) fixture { return fixture{functest.StartTickets(t, New())} }
 
 func orderCreated(t *testing.T, ticketID string) (cloudevents.Event, string) {
 	t.Helper()
@@ -61,7 +37,7 @@ func orderCreated(t *testing.T, ticketID string) (cloudevents.Event, string) {
 func (fx fixture) announced(t *testing.T, n int) string {
 	t.Helper()
 	var out []string
-	for _, e := range fx.sink.Wait(t, n) {
+	for _, e := range fx.Sink.Wait(t, n) {
 		d, err := events.Decode[events.TicketUpdated](e)
 		if err != nil {
 			t.Fatal(err)
@@ -71,34 +47,25 @@ func (fx fixture) announced(t *testing.T, n int) string {
 	return strings.Join(out, " ")
 }
 
-func (fx fixture) state(t *testing.T, id bson.ObjectID) string {
-	t.Helper()
-	tk, err := fx.store.ByID(t.Context(), id.Hex())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("v%d:%s", tk.Version, tk.OrderID)
-}
-
 func TestReserveTicketOnOrderCreatedOnce(t *testing.T) {
 	fx := setup(t)
-	tk := fx.ticket(t)
+	tk := fx.OnSale(t)
 	e, order := orderCreated(t, tk.ID.Hex())
 
-	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.URL, e); status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.URL, e); status != http.StatusOK {
 		t.Fatalf("duplicate: status %d", status)
 	}
 
-	if got, want := fx.state(t, tk.ID), "v1:"+order; got != want {
+	if got, want := fx.State(t, tk.ID), "v1:"+order; got != want {
 		t.Errorf("ticket %s, want %s", got, want)
 	}
 	if got, want := fx.announced(t, 1), "v1:"+order; got != want {
 		t.Errorf("announced %s, want %s", got, want)
 	}
-	if got := fx.sink.Events(); len(got) != 1 || got[0].Source() != "/functions/reserve-ticket" || got[0].Subject() != tk.ID.Hex() {
+	if got := fx.Sink.Events(); len(got) != 1 || got[0].Source() != "/functions/reserve-ticket" || got[0].Subject() != tk.ID.Hex() {
 		t.Errorf("events %v, want one from /functions/reserve-ticket about the ticket", got)
 	}
 }
@@ -109,28 +76,28 @@ func TestReserveTicketOnOrderCreatedOnce(t *testing.T) {
 // cancellation has been applied the redelivery reserves the ticket.
 func TestReserveTicketHeldByAnotherOrderWaitsForItsCancellation(t *testing.T) {
 	fx := setup(t)
-	tk := fx.ticket(t)
+	tk := fx.OnSale(t)
 	first, a := orderCreated(t, tk.ID.Hex())
 	second, b := orderCreated(t, tk.ID.Hex())
-	if status := functest.Deliver(t, fx.url, first); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.URL, first); status != http.StatusOK {
 		t.Fatalf("first order: status %d", status)
 	}
 
-	if status := functest.Deliver(t, fx.url, second); status != http.StatusConflict {
+	if status := functest.Deliver(t, fx.URL, second); status != http.StatusConflict {
 		t.Fatalf("early order: status %d, want 409", status)
 	}
-	if got := fx.state(t, tk.ID); got != "v1:"+a {
+	if got := fx.State(t, tk.ID); got != "v1:"+a {
 		t.Fatalf("the early order changed the ticket: %s", got)
 	}
 	// release-ticket applies the first order's cancellation.
-	if _, err := fx.store.Release(t.Context(), tk.ID.Hex(), a, "/functions/release-ticket", time.Now()); err != nil {
+	if _, err := fx.Release(t.Context(), tk.ID.Hex(), a, "/functions/release-ticket", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if status := functest.Deliver(t, fx.url, second); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.URL, second); status != http.StatusOK {
 		t.Fatalf("redelivered order: status %d", status)
 	}
 
-	if got := fx.state(t, tk.ID); got != "v3:"+b {
+	if got := fx.State(t, tk.ID); got != "v3:"+b {
 		t.Errorf("ticket %s, want v3:%s", got, b)
 	}
 	if got, want := fx.announced(t, 3), fmt.Sprintf("v1:%s v2: v3:%s", a, b); got != want {
@@ -142,20 +109,20 @@ func TestReserveTicketHeldByAnotherOrderWaitsForItsCancellation(t *testing.T) {
 // arrived first; its creation, arriving late, must not hold the ticket.
 func TestReserveTicketIgnoresCreationOfReleasedOrder(t *testing.T) {
 	fx := setup(t)
-	tk := fx.ticket(t)
+	tk := fx.OnSale(t)
 	e, order := orderCreated(t, tk.ID.Hex())
-	if _, err := fx.store.Release(t.Context(), tk.ID.Hex(), order, "/functions/release-ticket", time.Now()); err != nil {
+	if _, err := fx.Release(t.Context(), tk.ID.Hex(), order, "/functions/release-ticket", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 
-	if status := functest.Deliver(t, fx.url, e); status != http.StatusOK {
+	if status := functest.Deliver(t, fx.URL, e); status != http.StatusOK {
 		t.Fatalf("status %d, want 200: acknowledged and ignored", status)
 	}
 
-	if got := fx.state(t, tk.ID); got != "v0:" {
+	if got := fx.State(t, tk.ID); got != "v0:" {
 		t.Errorf("ticket %s, want v0: (free, unchanged)", got)
 	}
-	if n := len(fx.sink.Events()); n != 0 {
+	if n := len(fx.Sink.Events()); n != 0 {
 		t.Errorf("%d events announced for an ignored creation", n)
 	}
 }
@@ -168,11 +135,11 @@ func TestReserveTicketDropsEventsThatCanNeverApply(t *testing.T) {
 	wrongData.SetID("other")
 	wrongData.DataEncoded = []byte(`{"id":5}`)
 	for name, e := range map[string]cloudevents.Event{"unknown ticket": unknown, "malformed ticket id": malformed, "malformed data": wrongData} {
-		if status := functest.Deliver(t, fx.url, e); status != http.StatusBadRequest {
+		if status := functest.Deliver(t, fx.URL, e); status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400 (dropped)", name, status)
 		}
 	}
-	res := functest.Do(t, functest.Request{Method: http.MethodPost, URL: fx.url, Body: `{"not":"an event"}`})
+	res := functest.Do(t, functest.Request{Method: http.MethodPost, URL: fx.URL, Body: `{"not":"an event"}`})
 	if res.Status != http.StatusBadRequest {
 		t.Errorf("not a CloudEvent: status %d, want 400", res.Status)
 	}

@@ -339,6 +339,19 @@ func DeliverForged(t testing.TB, url string, e cloudevents.Event) int {
 	return post(t, url, e)
 }
 
+// RefuseForged delivers e unsigned (DeliverUnsigned) and signed with a
+// guessed key (DeliverForged), and reports each that the function at url
+// does not refuse with 403.
+func RefuseForged(t testing.TB, url string, e cloudevents.Event) {
+	t.Helper()
+	if status := DeliverUnsigned(t, url, e); status != http.StatusForbidden {
+		t.Errorf("unsigned: status %d, want 403", status)
+	}
+	if status := DeliverForged(t, url, e); status != http.StatusForbidden {
+		t.Errorf("signed with a guess: status %d, want 403", status)
+	}
+}
+
 // post posts e to url as it is, in binary mode.
 func post(t testing.TB, url string, e cloudevents.Event) int {
 	t.Helper()
