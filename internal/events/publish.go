@@ -10,7 +10,6 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -51,7 +50,7 @@ func NewPublisher(sink string, timeout time.Duration) *Publisher {
 	transport.MaxIdleConnsPerHost = 64
 	return &Publisher{
 		sink:   sink,
-		client: &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(transport)},
+		client: &http.Client{Timeout: timeout, Transport: transport},
 		tracer: otel.Tracer(scope),
 	}
 }
@@ -88,6 +87,7 @@ func (p *Publisher) Publish(ctx context.Context, e cloudevents.Event) error {
 	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
 		return fmt.Errorf("publish %s %s: encode: %w", e.Type(), e.ID(), err)
 	}
+	telemetry.SetHeader(ctx, req.Header)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("publish %s %s: %w", e.Type(), e.ID(), err)

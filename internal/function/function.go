@@ -31,10 +31,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/httpapi"
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
@@ -135,14 +131,13 @@ func Main(ctx context.Context, name, pattern string, f Function, cfg *config.Env
 }
 
 // Handler is what Main serves: f at pattern, with request ids, trace
-// context, logs and panic recovery. Tests serve it with httptest.
+// context, metrics, logs and panic recovery. Tests serve it with httptest.
 //
-// otelhttp continues the trace context of the request (telemetry.Propagator)
-// or, with the tracer provider telemetry.Start installs, starts a trace.
+// A request continues the trace context it arrives with
+// (telemetry.Propagator) or, with the tracer provider telemetry.Start
+// installs, starts a trace.
 func Handler(pattern string, f Function, log *slog.Logger) http.Handler {
-	return otelhttp.NewHandler(middleware(log, routes(pattern, f)), pattern,
-		otelhttp.WithPropagators(telemetry.Propagator()),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))
+	return middleware(log, telemetry.NewServer(), routes(pattern, f))
 }
 
 // routes serves f at pattern only; any other path is a 404 and any other
@@ -154,12 +149,7 @@ func routes(pattern string, f Function) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		// The route names the span and the request's metrics; a request
-		// that matches no route counts under none.
-		trace.SpanFromContext(r.Context()).SetName(pattern)
-		if l, ok := otelhttp.LabelerFromContext(r.Context()); ok {
-			l.Add(attribute.String("http.route", path))
-		}
+		telemetry.SetRoute(r.Context(), path)
 		f.Handle(w, r)
 	})
 	notAllowed := func(w http.ResponseWriter, r *http.Request) {
@@ -180,19 +170,29 @@ func routes(pattern string, f Function) http.Handler {
 	return mux
 }
 
-// middleware gives each request an id and a logger carrying it and the
-// request's trace id, logs the request's outcome, and turns a panic into a
-// logged 500.
-func middleware(log *slog.Logger, next http.Handler) http.Handler {
+// middleware traces each request, gives it an id and a logger carrying it
+// and the request's trace id, logs the request's outcome, and turns a panic
+// into a logged 500.
+func middleware(log *slog.Logger, server *telemetry.Server, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		ctx, traced := server.Start(r)
+		rec := &statusRecorder{ResponseWriter: w}
+		// Deferred first, so it runs last: after the recovery below has
+		// answered a panic. A status still unset then is an abort.
+		defer func() {
+			if rec.status == 0 {
+				traced.End(http.StatusInternalServerError)
+				return
+			}
+			traced.End(rec.status)
+		}()
 		id := r.Header.Get("X-Request-Id")
 		if id == "" {
 			id = newRequestID()
 		}
-		ctx, reqLog := logging.WithTrace(r.Context(), log.With("request_id", id), telemetry.TraceID(r.Context()))
+		ctx, reqLog := logging.WithTrace(ctx, log.With("request_id", id), telemetry.TraceID(ctx))
 		r = r.WithContext(ctx)
-		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

@@ -275,7 +275,7 @@ func (hello) Start(context.Context, *config.Env) error      { return nil }
 func (hello) Handle(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "hello") }
 func (hello) Stop(context.Context) error                    { return nil }
 
-// TestRequestsAreCountedByRouteAndStatus: otelhttp's
+// TestRequestsAreCountedByRouteAndStatus: the
 // http.server.request.duration, whose count is the requests, names the
 // function's route and each answer's status; a path of no route counts
 // under none.
