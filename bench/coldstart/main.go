@@ -54,7 +54,8 @@ func main() {
 type sample struct {
 	first time.Duration // exec to first 200
 	warm  time.Duration // the median GET on a kept-alive connection after it
-	idle  int64         // VmRSS in KiB, 1s after the first 200
+	idle  int64         // VmRSS in KiB, 1s after the first 200: a cold start's idle memory
+	used  int64         // VmRSS in KiB, 1s after the warm GETs: idle after serving
 }
 
 func run(runs int, function, path, against string, otlp bool) error {
@@ -130,18 +131,18 @@ func run(runs int, function, path, against string, otlp bool) error {
 	}
 
 	fmt.Printf("%d runs each, alternating; exec to first 200 on GET %s (the baseline's GET /api/tickets pings the database)\n\n", runs, path)
-	fmt.Println("program                 first-200 min / median / max     warm GET median   idle RSS median   binary")
+	fmt.Println("program                 first-200 min / median / max     warm GET median   idle RSS: cold / after GETs   binary")
 	for _, name := range programs {
-		first, warm, rss := summary(results[name])
+		first, m := summary(results[name])
 		info, err := os.Stat(bins[name])
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%-23s %6.1f / %6.1f / %6.1f ms      %7.3f ms        %6.1f MiB        %5.1f MB\n",
-			name, ms(first[0]), ms(first[len(first)/2]), ms(first[len(first)-1]), ms(warm), float64(rss)/1024, float64(info.Size())/1e6)
+		fmt.Printf("%-23s %6.1f / %6.1f / %6.1f ms      %7.3f ms        %6.1f / %4.1f MiB         %5.1f MB\n",
+			name, ms(first[0]), ms(m.first), ms(first[len(first)-1]), ms(m.warm), float64(m.idle)/1024, float64(m.used)/1024, float64(info.Size())/1e6)
 	}
-	f, _, _ := summary(results[function])
-	b, _, _ := summary(results["baseline"])
+	f, _ := summary(results[function])
+	b, _ := summary(results["baseline"])
 	fmt.Printf("\nmedian ratio %s / baseline: %.2fx (target: within 2x)\n", function, float64(f[len(f)/2])/float64(b[len(b)/2]))
 	if otlp {
 		fmt.Printf("OTEL_EXPORTER_OTLP_ENDPOINT was set: the collector took %d exports\n", exports.Load())
@@ -175,14 +176,17 @@ func start(bin, path string, env []string) (sample, error) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				first := time.Since(begin)
-				warm, err := warmGET(url)
-				if err != nil {
+				s := sample{first: time.Since(begin)}
+				time.Sleep(time.Second)
+				if s.idle, err = residentKiB(cmd.Process.Pid); err != nil {
+					return sample{}, err
+				}
+				if s.warm, err = warmGET(url); err != nil {
 					return sample{}, err
 				}
 				time.Sleep(time.Second)
-				rss, err := residentKiB(cmd.Process.Pid)
-				return sample{first: first, warm: warm, idle: rss}, err
+				s.used, err = residentKiB(cmd.Process.Pid)
+				return s, err
 			}
 		}
 		time.Sleep(time.Millisecond)
@@ -227,18 +231,22 @@ func checkout(ctx context.Context, rev, dir string) (string, error) {
 	return dir, nil
 }
 
-func summary(samples []sample) (first []time.Duration, warm time.Duration, rss int64) {
+// summary is the sorted first-200 times and the medians of the rest.
+func summary(samples []sample) (first []time.Duration, median sample) {
 	var warms []time.Duration
-	var rsses []int64
+	var idles, useds []int64
 	for _, s := range samples {
 		first = append(first, s.first)
 		warms = append(warms, s.warm)
-		rsses = append(rsses, s.idle)
+		idles = append(idles, s.idle)
+		useds = append(useds, s.used)
 	}
 	slices.Sort(first)
 	slices.Sort(warms)
-	slices.Sort(rsses)
-	return first, warms[len(warms)/2], rsses[len(rsses)/2]
+	slices.Sort(idles)
+	slices.Sort(useds)
+	mid := len(samples) / 2
+	return first, sample{first: first[mid], warm: warms[mid], idle: idles[mid], used: useds[mid]}
 }
 
 func residentKiB(pid int) (int64, error) {

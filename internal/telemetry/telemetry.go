@@ -40,7 +40,7 @@ type Telemetry struct {
 
 // Start makes the tracer provider of the function named service, and its
 // meter provider when metrics are exported, and installs them, with
-// Propagator, as OpenTelemetry's global ones, which otelhttp, the events
+// Propagator, as OpenTelemetry's global ones, which Server, the events
 // package and the instruments of the domains use: a process runs one
 // function, and Start is called once, from function.Main. A malformed
 // OTEL_* variable is recorded in cfg; errors of the exporters are logged
