@@ -204,7 +204,7 @@ func checkAfter(t *testing.T, s *chaosStack, r *run, rec *chaos.Record) {
 	// shows every order ended: a charge whose outcome a fault hid is asked
 	// again by the sweep due when its claim's lease (2 minutes) is over,
 	// and refunded if its order was cancelled meanwhile.
-	more, err := chaos.Settle(context.Background(), 4*time.Minute, func(ctx context.Context) ([]load.Violation, error) {
+	more, err := load.Settle(context.Background(), 4*time.Minute, func(ctx context.Context) ([]load.Violation, error) {
 		orders, err := chaos.Orders(ctx, r.c, r.res.History)
 		if err != nil {
 			return nil, err

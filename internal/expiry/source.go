@@ -1,6 +1,7 @@
 package expiry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,14 +21,6 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 )
 
-// EventSource is the CloudEvents source of every expiry event.
-var EventSource = events.Source("expiry-source")
-
-// Publisher delivers one event to the broker; events.Publisher is one.
-type Publisher interface {
-	Publish(ctx context.Context, e cloudevents.Event) error
-}
-
 // Source emits a ticketing.order.expired event for every deadline of its
 // schedule that passes. Any number of sources may run on one schedule: each
 // expiry is claimed by one of them.
@@ -38,7 +31,7 @@ type Publisher interface {
 // notification nobody heard.
 type Source struct {
 	Deadlines *Deadlines
-	Publisher Publisher
+	Publisher events.Sender
 
 	// SweepInterval is how often the deadline set is swept, and so the
 	// longest an expiry waits when its notification is lost. Default 2s.
@@ -83,18 +76,11 @@ func (s *Source) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Source) sweepInterval() time.Duration { return orDefault(s.SweepInterval, 2*time.Second) }
+func (s *Source) sweepInterval() time.Duration { return cmp.Or(s.SweepInterval, 2*time.Second) }
 
-func (s *Source) lease() time.Duration { return orDefault(s.Lease, 15*time.Second) }
+func (s *Source) lease() time.Duration { return cmp.Or(s.Lease, 15*time.Second) }
 
-func (s *Source) workers() int { return orDefault(s.Workers, 16) }
-
-func orDefault[T int | time.Duration](v, def T) T {
-	if v > 0 {
-		return v
-	}
-	return def
-}
+func (s *Source) workers() int { return cmp.Or(s.Workers, 16) }
 
 // run is the state of one Run.
 type run struct {
@@ -303,7 +289,7 @@ func expiredEvent(c claim) (cloudevents.Event, error) { return Event(c.orderID, 
 func Event(orderID string, expiresAt time.Time) (cloudevents.Event, error) {
 	data := events.OrderExpired{OrderID: orderID, ExpiresAt: jsontime.Of(expiresAt)}
 	// An expiry starts a trace of its own: no request caused it.
-	p, err := events.NewPending(context.Background(), EventSource, orderID, data, expiresAt)
+	p, err := events.NewPending(context.Background(), events.ExpirySource, orderID, data, expiresAt)
 	if err != nil {
 		return cloudevents.Event{}, err
 	}

@@ -1,6 +1,7 @@
 package sweeps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,21 +15,12 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/logging"
 )
 
-// EventSource is the CloudEvents source of every sweep event: the expiry
-// source, the one process that runs while the system is idle.
-var EventSource = events.Source("expiry-source")
-
-// Publisher delivers one event to the broker; events.Publisher is one.
-type Publisher interface {
-	Publish(ctx context.Context, e cloudevents.Event) error
-}
-
 // Source publishes a ticketing.sweep.due event for every domain whose sweep
 // comes due. Any number of sources may poll one schedule: each due sweep is
 // claimed by one of them.
 type Source struct {
 	Schedule  *Schedule
-	Publisher Publisher
+	Publisher events.Sender
 	// Domains are made due at once when the schedule was lost. Default
 	// Domains.
 	Domains []string
@@ -46,7 +38,7 @@ func (s *Source) Run(ctx context.Context) error {
 	if s.Schedule == nil || s.Publisher == nil {
 		return errors.New("sweep source: Schedule and Publisher are required")
 	}
-	tick := time.NewTicker(orDefault(s.Interval, 2*time.Second))
+	tick := time.NewTicker(cmp.Or(s.Interval, 2*time.Second))
 	defer tick.Stop()
 	for {
 		if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
@@ -67,7 +59,7 @@ func (s *Source) Poll(ctx context.Context) error {
 	if len(domains) == 0 {
 		domains = Domains
 	}
-	claims, lost, err := s.Schedule.claimDue(ctx, orDefault(s.Lease, 15*time.Second), domains)
+	claims, lost, err := s.Schedule.claimDue(ctx, cmp.Or(s.Lease, 15*time.Second), domains)
 	if err != nil {
 		return err
 	}
@@ -95,7 +87,7 @@ func (s *Source) publish(ctx context.Context, c claim) error {
 		err = s.Publisher.Publish(ctx, e)
 	}
 	if err != nil {
-		if rerr := s.Schedule.retryAfter(ctx, c, orDefault(s.Interval, 2*time.Second)); rerr != nil {
+		if rerr := s.Schedule.retryAfter(ctx, c, cmp.Or(s.Interval, 2*time.Second)); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return fmt.Errorf("sweep of %s: %w", c.domain, err)
@@ -106,19 +98,14 @@ func (s *Source) publish(ctx context.Context, c claim) error {
 // Event is the sweep of domain that came due at dueAt. Its id derives from
 // both: one event each time the sweep comes due.
 func Event(domain string, dueAt time.Time) (cloudevents.Event, error) {
-	// A sweep starts a trace of its own: no one request caused it.
-	p, err := events.NewPending(context.Background(), EventSource, domain,
+	// A sweep starts a trace of its own: no one request caused it. Its
+	// source is the expiry source, the one process that runs while the
+	// system is idle.
+	p, err := events.NewPending(context.Background(), events.ExpirySource, domain,
 		events.SweepDue{Domain: domain, DueAt: jsontime.Of(dueAt)}, dueAt)
 	if err != nil {
 		return cloudevents.Event{}, err
 	}
 	p.ID = "sweep-" + domain + "-" + strconv.FormatInt(dueAt.UnixMilli(), 10)
 	return p.Event(), nil
-}
-
-func orDefault(v, def time.Duration) time.Duration {
-	if v > 0 {
-		return v
-	}
-	return def
 }

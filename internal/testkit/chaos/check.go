@@ -7,10 +7,8 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
@@ -158,23 +156,3 @@ func CheckCancellations(orders map[string]Order, received []devstacktest.Receive
 	return vs
 }
 
-// Settle calls check until it finds nothing broken or settle has passed
-// since the first call, and returns what the last call found, sorted.
-func Settle(ctx context.Context, settle time.Duration, check func(context.Context) ([]load.Violation, error)) ([]load.Violation, error) {
-	deadline := time.Now().Add(settle)
-	for {
-		vs, err := check(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if len(vs) == 0 || time.Now().After(deadline) {
-			sort.Slice(vs, func(i, j int) bool { return vs[i].String() < vs[j].String() })
-			return vs, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}

@@ -146,9 +146,17 @@ func Check(ctx context.Context, c *Client, h *History, settle, grace time.Durati
 // of (its creation got no answer, or a 5xx) is checked too, but for what
 // the buyer was told.
 func CheckState(ctx context.Context, c *Client, h *History, settle, grace time.Duration) ([]Violation, error) {
+	return Settle(ctx, settle, func(ctx context.Context) ([]Violation, error) { return check(ctx, c, h, grace) })
+}
+
+// Settle calls check every second until it finds nothing broken or settle
+// has passed since the first call, and returns what the last call found,
+// sorted. A system at rest breaks nothing; one still settling (events on
+// their way, a sweep not yet due) is given the time to.
+func Settle(ctx context.Context, settle time.Duration, check func(context.Context) ([]Violation, error)) ([]Violation, error) {
 	deadline := time.Now().Add(settle)
 	for {
-		vs, err := check(ctx, c, h, grace)
+		vs, err := check(ctx)
 		if err != nil {
 			return nil, err
 		}
