@@ -2,6 +2,7 @@ package redisdb_test
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -33,5 +34,26 @@ func TestClosedClientIsUnavailable(t *testing.T) {
 	})
 	if err == nil || !unavailable.Is(err) {
 		t.Errorf("a pipeline on a closed client = %v; want an error unavailable.Is reports", err)
+	}
+}
+
+// A Redis that refuses the connection is down, not a bug: the request that
+// meets it must be a 503.
+func TestRefusedConnectionIsUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now: a dial is refused
+	cfg := config.FromMap(map[string]string{"REDIS_URL": "redis://" + addr + "/0"})
+	client := redisdb.Open(cfg)
+	if err := cfg.Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	err = client.Get(context.Background(), "k").Err()
+	if err == nil || !unavailable.Is(err) {
+		t.Errorf("Get from a Redis that refuses connections = %v; want an error unavailable.Is reports", err)
 	}
 }
