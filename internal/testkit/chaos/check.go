@@ -155,4 +155,3 @@ func CheckCancellations(orders map[string]Order, received []devstacktest.Receive
 	}
 	return vs
 }
-
