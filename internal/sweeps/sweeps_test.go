@@ -3,6 +3,7 @@ package sweeps_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/sweeps"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -72,6 +74,25 @@ func settle(t *testing.T, src *sweeps.Source, b *broker) {
 	b.mu.Unlock()
 }
 
+// pollUntilPublished polls src, as its Run does, until b has received an
+// event, and returns when the poll that published it ended: the publish is
+// what a test of a due time waits for, rather than the time itself.
+func pollUntilPublished(t *testing.T, src *sweeps.Source, b *broker, what string) time.Time {
+	t.Helper()
+	var at time.Time
+	testkit.Eventually(t, 5*time.Second, func() error {
+		if err := src.Poll(t.Context()); err != nil {
+			return fmt.Errorf("poll: %w", err)
+		}
+		at = time.Now()
+		if len(b.domains()) == 0 {
+			return fmt.Errorf("nothing published yet; awaiting %s", what)
+		}
+		return nil
+	})
+	return at
+}
+
 // TestSweepIsPublishedOnceWhenDueAndNotBefore: a write makes its domain's
 // sweep due after the delay; the source publishes nothing until then, then
 // one signed-to-be sweep event about the domain, and nothing more.
@@ -101,11 +122,14 @@ func TestSweepIsPublishedOnceWhenDueAndNotBefore(t *testing.T) {
 		t.Fatalf("pending %v, want users due within 300ms alone", pending)
 	}
 
-	time.Sleep(time.Until(due) + 10*time.Millisecond)
-	for range 2 {
-		if err := src.Poll(ctx); err != nil {
-			t.Fatal(err)
-		}
+	// The source's polls until it publishes: the publish is the signal,
+	// and it must not come before the due time.
+	publishedAt := pollUntilPublished(t, src, b, "users due at "+due.Format(time.StampMilli))
+	if publishedAt.Before(due) {
+		t.Errorf("published at %v, before the sweep was due at %v", publishedAt, due)
+	}
+	if err := src.Poll(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if got := b.domains(); !slices.Equal(got, []string{"users"}) {
 		t.Fatalf("published sweeps of %v, want users once", got)
@@ -174,7 +198,7 @@ func TestSweepRefusedByTheBrokerIsPublishedLater(t *testing.T) {
 		t.Error("a poll whose publish failed reported no error")
 	}
 	b.setDown(false)
-	time.Sleep(20 * time.Millisecond)
+	pollUntilPublished(t, src, b, "the refused orders sweep, due again after the interval")
 	if err := src.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -205,12 +229,22 @@ func TestSourceThatDiedAfterItsClaimIsTakenOverAfterTheLease(t *testing.T) {
 	if got := b.domains(); len(got) != 0 {
 		t.Fatalf("published %v while another source held the claim", got)
 	}
-	time.Sleep(300 * time.Millisecond)
+	pending, err := schedule.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaseEnd, ok := pending["users"]
+	if !ok {
+		t.Fatalf("pending %v, want the users sweep claimed", pending)
+	}
+	if publishedAt := pollUntilPublished(t, src, b, "the users sweep, once the dead source's lease ends"); publishedAt.Before(leaseEnd) {
+		t.Errorf("published at %v, before the dead source's lease ended at %v", publishedAt, leaseEnd)
+	}
 	if err := src.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.domains(); !slices.Equal(got, []string{"users"}) {
-		t.Errorf("published %v after the lease, want the users sweep", got)
+		t.Errorf("published %v after the lease, want the users sweep once", got)
 	}
 }
 
