@@ -192,9 +192,10 @@ func Do(t testing.TB, r Request) Response {
 type Sink struct {
 	URL string
 
-	mu     sync.Mutex
-	events []cloudevents.Event
-	status int
+	mu      sync.Mutex
+	events  []cloudevents.Event
+	refused int
+	status  int
 }
 
 // NewSink starts a sink that lives as long as the test.
@@ -210,6 +211,8 @@ func NewSink(t testing.TB) *Sink {
 		defer s.mu.Unlock()
 		if s.status/100 == 2 {
 			s.events = append(s.events, *e)
+		} else {
+			s.refused++
 		}
 		w.WriteHeader(s.status)
 	}))
@@ -224,6 +227,14 @@ func (s *Sink) SetStatus(status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status = status
+}
+
+// Refused returns how many events the sink refused while SetStatus had it
+// answer otherwise than 2xx: the attempts to publish a broker that is down.
+func (s *Sink) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }
 
 // Events returns the events received so far.
