@@ -1,11 +1,13 @@
 package e2e_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/events"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 )
 
 // TestExpiry follows unpaid and paid orders past their deadline, on a
@@ -36,10 +38,7 @@ func TestExpiry(t *testing.T) {
 			break
 		}
 	}
-	eventually(t, "the unpaid order is cancelled", func() bool {
-		s.Call(t, "GET", "/api/orders/"+unpaid.ID, buyer, nil, &unpaid)
-		return unpaid.Status == "cancelled"
-	})
+	testkit.Eventually(t, patience, orderIs(t, s, buyer, &unpaid, "cancelled"))
 	if unpaid.Version != 1 {
 		t.Errorf("expired order at version %d, want 1", unpaid.Version)
 	}
@@ -64,22 +63,20 @@ func payInTime(t *testing.T, s *devstacktest.Stack, seller, buyer string) order 
 		pay := map[string]string{"orderId": o.ID, "token": "tok_visa"}
 		// Until the payments domain has its copy of the order, it is not found.
 		var refused errorBody
-		eventually(t, "the payment is accepted or refused", func() bool {
-			switch s.Call(t, "POST", "/api/payments", buyer, pay, &refused) {
+		testkit.Eventually(t, patience, func() error {
+			switch code := s.Call(t, "POST", "/api/payments", buyer, pay, &refused); code {
 			case http.StatusCreated:
-				return true
+				return nil
 			case http.StatusBadRequest:
 				if refused.message() != "Cannot pay for a cancelled order" {
 					t.Fatalf("payment refused: %s", refused.message())
 				}
-				return true
+				return nil
+			default:
+				return fmt.Errorf("payment of order %s answered %d, want it accepted (201) or refused as cancelled (400)", o.ID, code)
 			}
-			return false
 		})
-		eventually(t, "the order is complete or cancelled", func() bool {
-			s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-			return o.Status == "complete" || o.Status == "cancelled"
-		})
+		testkit.Eventually(t, patience, orderIs(t, s, buyer, &o, "complete", "cancelled"))
 		if o.Status == "complete" {
 			return o
 		}

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/events"
 	"github.com/ticketing-on-knative/ticketing/internal/jsontime"
 	"github.com/ticketing-on-knative/ticketing/internal/money"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 )
 
 // forgedEvents is guarantee 7 through the whole system. Whoever can post to
@@ -53,14 +55,14 @@ func forgedEvents(t *testing.T, s *devstacktest.Stack) {
 		}
 	}
 
-	eventually(t, "the handlers refuse every forged event", func() bool {
+	testkit.Eventually(t, patience, func() error {
 		refused := refusals(s.Logs())
 		for _, id := range sent {
 			if !refused(id) {
-				return false
+				return fmt.Errorf("no handler has logged its refusal of the forged event %s", id)
 			}
 		}
-		return true
+		return nil
 	})
 	var now order
 	if s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &now); now.Status != o.Status || now.Version != o.Version {

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -38,13 +37,8 @@ func TestIdleStartsNoSweep(t *testing.T) {
 	seller, buyer := signUp(t, s, "seller"), signUp(t, s, "buyer")
 	tk := sell(t, s, seller, "Quartet", 18)
 	o := placeOrder(t, s, buyer, tk.ID)
-	eventually(t, "the payment is accepted", func() bool {
-		return s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil) == http.StatusCreated
-	})
-	eventually(t, "the order is complete", func() bool {
-		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-		return o.Status == "complete"
-	})
+	testkit.Eventually(t, patience, paid(t, s, buyer, o.ID, nil))
+	testkit.Eventually(t, patience, orderIs(t, s, buyer, &o, "complete"))
 
 	// Every write made its domain's sweep due; wait until they have run and
 	// every function is back at zero.

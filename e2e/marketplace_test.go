@@ -8,6 +8,8 @@ package e2e_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,9 +121,11 @@ func reserveAndRelease(t *testing.T, s *devstacktest.Stack) {
 	if o.Status != "created" || o.Version != 0 || o.Ticket.ID != tk.ID || o.Ticket.Price != 45.5 {
 		t.Errorf("order %+v", o)
 	}
-	eventually(t, "the ticket is reserved", func() bool {
-		tk = getTicket(t, s, tk.ID)
-		return tk.OrderID == o.ID
+	testkit.Eventually(t, patience, func() error {
+		if tk = getTicket(t, s, tk.ID); tk.OrderID != o.ID {
+			return fmt.Errorf("ticket %s is held by order %q, want it reserved by %s", tk.ID, tk.OrderID, o.ID)
+		}
+		return nil
 	})
 	if tk.Version != 1 {
 		t.Errorf("reserved ticket at version %d, want 1", tk.Version)
@@ -137,9 +141,11 @@ func reserveAndRelease(t *testing.T, s *devstacktest.Stack) {
 	if code := s.Call(t, "DELETE", "/api/orders/"+o.ID, buyer, nil, nil); code != http.StatusNoContent {
 		t.Fatalf("cancel: %d", code)
 	}
-	eventually(t, "the ticket is released", func() bool {
-		tk = getTicket(t, s, tk.ID)
-		return tk.OrderID == ""
+	testkit.Eventually(t, patience, func() error {
+		if tk = getTicket(t, s, tk.ID); tk.OrderID != "" {
+			return fmt.Errorf("ticket %s is still held by order %s, want it released", tk.ID, tk.OrderID)
+		}
+		return nil
 	})
 	if tk.Version != 2 {
 		t.Errorf("released ticket at version %d, want 2", tk.Version)
@@ -150,9 +156,11 @@ func reserveAndRelease(t *testing.T, s *devstacktest.Stack) {
 	if code := s.Call(t, "PUT", "/api/tickets/"+tk.ID, seller, map[string]any{"title": "Opera", "price": 50}, &tk); code != http.StatusOK || tk.Version != 3 || tk.Price != 50 {
 		t.Errorf("edit the released ticket: %d %+v, want version 3 at 50", code, tk)
 	}
-	eventually(t, "the order shows the edited ticket", func() bool {
-		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-		return o.Ticket.Version == 3
+	testkit.Eventually(t, patience, func() error {
+		if s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o); o.Ticket.Version != 3 {
+			return fmt.Errorf("order %s shows ticket version %d, want the edited version 3", o.ID, o.Ticket.Version)
+		}
+		return nil
 	})
 	if o.Status != "cancelled" || o.Version != 1 || o.Ticket.Price != 50 {
 		t.Errorf("cancelled order %+v, want cancelled at version 1 showing the ticket at 50", o)
@@ -206,8 +214,11 @@ func sell(t testing.TB, s *devstacktest.Stack, seller, title string, price float
 func placeOrder(t testing.TB, s *devstacktest.Stack, buyer, ticketID string) order {
 	t.Helper()
 	var o order
-	eventually(t, "the order is accepted", func() bool {
-		return s.Call(t, "POST", "/api/orders", buyer, map[string]string{"ticketId": ticketID}, &o) == http.StatusCreated
+	testkit.Eventually(t, patience, func() error {
+		if code := s.Call(t, "POST", "/api/orders", buyer, map[string]string{"ticketId": ticketID}, &o); code != http.StatusCreated {
+			return fmt.Errorf("order of ticket %s answered %d, want 201", ticketID, code)
+		}
+		return nil
 	})
 	return o
 }
@@ -236,11 +247,32 @@ func listed(t *testing.T, s *devstacktest.Stack, id string) bool {
 	return false
 }
 
-// eventually waits for what events bring about, for as long as a broker's
-// retries last.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, time.Minute, testkit.Until(what, cond))
+// patience is how long a test waits for what events bring about: as long
+// as a broker's retries last.
+const patience = time.Minute
+
+// orderIs returns a check for testkit.Eventually that reads the order o
+// names into o, and holds once it is in one of statuses.
+func orderIs(t testing.TB, s *devstacktest.Stack, token string, o *order, statuses ...string) func() error {
+	return func() error {
+		code := s.Call(t, "GET", "/api/orders/"+o.ID, token, nil, o)
+		if slices.Contains(statuses, o.Status) {
+			return nil
+		}
+		return fmt.Errorf("order %s is %s at version %d (GET answered %d), want it %s", o.ID, o.Status, o.Version, code, strings.Join(statuses, " or "))
+	}
+}
+
+// paid returns a check for testkit.Eventually that pays for the order
+// with a card and holds once the payment is accepted: until the payments
+// domain has its copy of the order, the order is not found.
+func paid(t testing.TB, s *devstacktest.Stack, token, orderID string, out any) func() error {
+	return func() error {
+		if code := s.Call(t, "POST", "/api/payments", token, map[string]string{"orderId": orderID, "token": "tok_visa"}, out); code != http.StatusCreated {
+			return fmt.Errorf("payment of order %s answered %d, want 201", orderID, code)
+		}
+		return nil
+	}
 }
 
 func signUp(t testing.TB, s *devstacktest.Stack, name string) string {

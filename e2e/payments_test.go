@@ -1,12 +1,13 @@
 package e2e_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/stripetest"
 )
 
@@ -19,19 +20,12 @@ func payments(t *testing.T, s *devstacktest.Stack) {
 	tk := sell(t, s, seller, "Ballet", 20.5)
 	o := placeOrder(t, s, buyer, tk.ID)
 
-	pay := map[string]string{"orderId": o.ID, "token": "tok_visa"}
 	var payment struct{ ID string }
-	// Until the payments domain has its copy of the order, the order is not found.
-	eventually(t, "the payment is accepted", func() bool {
-		return s.Call(t, "POST", "/api/payments", buyer, pay, &payment) == http.StatusCreated
-	})
+	testkit.Eventually(t, patience, paid(t, s, buyer, o.ID, &payment))
 	if len(payment.ID) != 24 {
 		t.Errorf("payment %+v, want an id", payment)
 	}
-	eventually(t, "the order is complete", func() bool {
-		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-		return o.Status == "complete"
-	})
+	testkit.Eventually(t, patience, orderIs(t, s, buyer, &o, "complete"))
 	if o.Version != 1 {
 		t.Errorf("complete order at version %d, want 1", o.Version)
 	}
@@ -72,9 +66,11 @@ func declines(t *testing.T, s *devstacktest.Stack) {
 	tk := sell(t, s, seller, "Circus", 12)
 	o := placeOrder(t, s, buyer, tk.ID)
 	// Until the payments domain has its copy of the order, the order is not found.
-	eventually(t, "the payments domain knows the order", func() bool {
-		code, _ := declined(o)
-		return code == http.StatusBadRequest
+	testkit.Eventually(t, patience, func() error {
+		if code, body := declined(o); code != http.StatusBadRequest {
+			return fmt.Errorf("declined payment of order %s answered %d %+v, want 400: the payments domain does not know the order yet", o.ID, code, body)
+		}
+		return nil
 	})
 	if code, body := declined(o); code != http.StatusBadRequest || body.message() != "Your card was declined." {
 		t.Fatalf("second decline: %d %+v", code, body)
@@ -83,16 +79,15 @@ func declines(t *testing.T, s *devstacktest.Stack) {
 	if code := s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": "tok_visa"}, &payment); code != http.StatusCreated {
 		t.Fatalf("paying after two declines: %d, want 201", code)
 	}
-	eventually(t, "the order paid after two declines is complete", func() bool {
-		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-		return o.Status == "complete"
-	})
+	testkit.Eventually(t, patience, orderIs(t, s, buyer, &o, "complete"))
 
 	tk = sell(t, s, seller, "Rodeo", 14)
 	o = placeOrder(t, s, buyer, tk.ID)
-	eventually(t, "the payments domain knows the order", func() bool {
-		code, _ := declined(o)
-		return code == http.StatusBadRequest
+	testkit.Eventually(t, patience, func() error {
+		if code, body := declined(o); code != http.StatusBadRequest {
+			return fmt.Errorf("declined payment of order %s answered %d %+v, want 400: the payments domain does not know the order yet", o.ID, code, body)
+		}
+		return nil
 	})
 	declined(o)
 	code, body := declined(o)
@@ -100,11 +95,13 @@ func declines(t *testing.T, s *devstacktest.Stack) {
 		body.Errors[1].Message != "The order is cancelled: its payment was declined 3 times" {
 		t.Errorf("third decline: %d %+v, want 400 with Stripe's words and the cancellation", code, body)
 	}
-	eventually(t, "the order declined three times is cancelled", func() bool {
-		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-		return o.Status == "cancelled"
+	testkit.Eventually(t, patience, orderIs(t, s, buyer, &o, "cancelled"))
+	testkit.Eventually(t, patience, func() error {
+		if held := getTicket(t, s, tk.ID).OrderID; held != "" {
+			return fmt.Errorf("ticket %s of the cancelled order is still held by order %s, want it on sale again", tk.ID, held)
+		}
+		return nil
 	})
-	eventually(t, "its ticket is on sale again", func() bool { return getTicket(t, s, tk.ID).OrderID == "" })
 	var refusal errorBody
 	if code := s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": "tok_visa"}, &refusal); code != http.StatusBadRequest ||
 		refusal.message() != "Cannot pay for a cancelled order" {
@@ -139,14 +136,17 @@ func TestAwaitingPayment(t *testing.T) {
 		go func() {
 			// Until the payments domain has its copy of the order, the order
 			// is not found, and nothing reaches Stripe.
-			for {
-				c := s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": token}, nil)
-				if c != http.StatusNotFound {
-					codes <- c
-					return
+			var c int
+			err := testkit.Wait(t.Context(), patience, func() error {
+				if c = s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": token}, nil); c == http.StatusNotFound {
+					return fmt.Errorf("payment of order %s answered 404: the payments domain does not know the order yet", o.ID)
 				}
-				time.Sleep(50 * time.Millisecond)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
 			}
+			codes <- c
 		}()
 		select {
 		case <-arrived:
@@ -157,10 +157,7 @@ func TestAwaitingPayment(t *testing.T) {
 	}
 	status := func(t *testing.T, o order, want string) {
 		t.Helper()
-		eventually(t, "the order is "+want, func() bool {
-			s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-			return o.Status == want
-		})
+		testkit.Eventually(t, patience, orderIs(t, s, buyer, &o, want))
 	}
 	cancelRefused := func(t *testing.T, o order) {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/testkit/testenv"
 )
 
@@ -77,10 +78,8 @@ func TestSessionsAfterRedisLoss(t *testing.T) {
 	}
 	check("after Redis lost its data")
 
-	eventually(t, "the order whose deadline Redis lost is cancelled", func() bool {
-		s.Call(t, "GET", "/api/orders/"+o.ID, renewed.Token, nil, &o)
-		return o.Status == "cancelled"
-	})
+	// The order whose deadline Redis lost is cancelled all the same.
+	testkit.Eventually(t, patience, orderIs(t, s, renewed.Token, &o, "cancelled"))
 	if o.Version != 1 {
 		t.Errorf("expired order at version %d, want 1: cancelled once", o.Version)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/devstacktest"
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/traces"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 )
 
 // purchaseTrace is issue 14's one trace per purchase: a buyer orders a
@@ -25,25 +25,15 @@ func purchaseTrace(t *testing.T, s *devstacktest.Stack) {
 	seller, buyer := signUp(t, s, "seller"), signUp(t, s, "buyer")
 	tk := sell(t, s, seller, "Recital", 12)
 	o := placeOrder(t, s, buyer, tk.ID)
-	eventually(t, "the payment is accepted", func() bool {
-		return s.Call(t, "POST", "/api/payments", buyer, map[string]string{"orderId": o.ID, "token": "tok_visa"}, nil) == http.StatusCreated
-	})
-	eventually(t, "the order is complete", func() bool {
-		s.Call(t, "GET", "/api/orders/"+o.ID, buyer, nil, &o)
-		return o.Status == "complete"
-	})
+	testkit.Eventually(t, patience, paid(t, s, buyer, o.ID, nil))
+	testkit.Eventually(t, patience, orderIs(t, s, buyer, &o, "complete"))
 
 	// The functions a purchase crosses: the order's request, its event to
 	// the tickets and payments domains, the reserved ticket's event back to
 	// the orders domain, the payment's request and its event.
 	crossed := []string{"create-order", "reserve-ticket", "sync-order", "sync-ticket", "charge", "complete-order"}
-	var id, why string
-	defer func() {
-		if t.Failed() {
-			t.Log(why)
-		}
-	}()
-	eventually(t, "every function crossed has logged the purchase", func() bool {
+	var id string
+	testkit.Eventually(t, patience, func() error {
 		lines := functionLines(t, s)
 		var ids []string
 		for _, l := range lines {
@@ -53,17 +43,15 @@ func purchaseTrace(t *testing.T, s *devstacktest.Stack) {
 			}
 		}
 		if len(ids) != 1 {
-			why = fmt.Sprintf("the lines that mention order %s are in %d traces: %q", o.ID, len(ids), ids)
-			return false
+			return fmt.Errorf("the lines that mention order %s are in %d traces: %q, want one", o.ID, len(ids), ids)
 		}
 		id = ids[0]
 		for _, f := range crossed {
 			if !slices.ContainsFunc(lines, func(l logLine) bool { return l.Function == f && l.TraceID == id && l.Msg == "request" }) {
-				why = fmt.Sprintf("%s logged no request of trace %s", f, id)
-				return false
+				return fmt.Errorf("%s logged no request of trace %s", f, id)
 			}
 		}
-		return true
+		return nil
 	})
 
 	out, err := s.Command(t, "trace", "--data", s.Data, o.ID).CombinedOutput()

@@ -28,17 +28,6 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 	}
 }
 
-// Until makes a check of a condition that says no more than whether it
-// holds: what names what is awaited, for the failure.
-func Until(what string, cond func() bool) func() error {
-	return func() error {
-		if cond() {
-			return nil
-		}
-		return fmt.Errorf("not yet: %s", what)
-	}
-}
-
 // Wait calls check until it returns nil, and returns an error naming what
 // check said last when timeout passes or ctx ends first. It is Eventually
 // for a helper that reports rather than fails (a goroutine, a checker
