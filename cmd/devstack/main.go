@@ -116,15 +116,73 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // errUsage means the flags were wrong; the flag package has said how.
 var errUsage = errors.New("usage")
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+// flags are a subcommand's flags, with what every subcommand shares: the
+// module's directory and devstack's environment.
+type flags struct {
+	*flag.FlagSet
+	root string
+	env  *config.Env
+}
+
+// newFlags returns the flags of the subcommand name, which writes its usage
+// to stderr.
+func newFlags(name string, env *config.Env, stderr io.Writer) (*flags, error) {
+	root, err := devstack.FindRoot(".")
+	if err != nil {
+		return nil, err
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &flags{FlagSet: fs, root: root, env: env}, nil
+}
+
+// dataFlag defines the flag of the data folder, which says which run of
+// devstack a subcommand means.
+func (f *flags) dataFlag(p *string, usage string) {
+	f.StringVar(p, "data", f.env.String("DEVSTACK_DATA", filepath.Join(f.root, ".devstack")), usage+" (env DEVSTACK_DATA)")
+}
+
+// usage makes -h say text before the flags.
+func (f *flags) usage(text string) {
+	f.Usage = func() {
+		fmt.Fprintln(f.Output(), text)
+		f.PrintDefaults()
+	}
+}
+
+// parse parses args, which must be flags alone.
+func (f *flags) parse(args []string) error {
+	if err := f.parseFlags(args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		fmt.Fprintf(f.Output(), "unexpected arguments: %q\n", f.Args())
+		return errUsage
+	}
+	return nil
+}
+
+// parseArgs parses args, whose flags end at the first argument; ok says
+// whether the number of arguments is one the subcommand takes.
+func (f *flags) parseArgs(args []string, ok func(n int) bool) error {
+	if err := f.parseFlags(args); err != nil {
+		return err
+	}
+	if !ok(f.NArg()) {
+		f.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+func (f *flags) parseFlags(args []string) error {
+	if err := f.env.Err(); err != nil {
+		return err
+	}
+	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %q\n", fs.Args())
 		return errUsage
 	}
 	return nil
@@ -153,176 +211,126 @@ func logFormatFlag(fs *flag.FlagSet, con **console.Console, w io.Writer) {
 }
 
 func deps(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("devstack deps", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, err := newFlags("devstack deps", env, stderr)
+	if err != nil {
+		return err
+	}
 	envFile := fs.String("env-file", "", "write `export TEST_...=...` lines to this `file` once the services answer (required)")
 	data := fs.String("data", "", "keep the services' files in this `folder` (default: a temporary folder, removed on exit)")
 	con := newConsole(stderr, env)
-	logFormatFlag(fs, &con, stderr)
-	if err := env.Err(); err != nil {
-		return err
-	}
-	if err := parse(fs, args); err != nil {
+	logFormatFlag(fs.FlagSet, &con, stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *envFile == "" {
 		fmt.Fprintln(stderr, "devstack deps: --env-file is required")
 		return errUsage
 	}
-	root, err := devstack.FindRoot(".")
-	if err != nil {
-		return err
-	}
-	return devstack.Deps(ctx, devstack.DepsOptions{Root: root, Data: *data, EnvFile: *envFile, Log: con.Logger()})
+	return devstack.Deps(ctx, devstack.DepsOptions{Root: fs.root, Data: *data, EnvFile: *envFile, Log: con.Logger()})
 }
 
-// stackFlags returns the flag set of a subcommand with the flags that say
-// which system to run and where its state is, shared by up and reset, and
-// the Options they fill in.
-func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flag.FlagSet, *devstack.Options, error) {
-	root, err := devstack.FindRoot(".")
+// stackFlags returns the flags of a subcommand that say which system to run
+// and where its state is, shared by up and reset, and the Config they fill
+// in.
+func stackFlags(name string, env *config.Env, stdout, stderr io.Writer) (*flags, *devstack.Config, error) {
+	fs, err := newFlags(name, env, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := &devstack.Options{
-		Root:   root,
+	cfg := &devstack.Config{
+		Root:   fs.root,
 		Lookup: os.LookupEnv,
 		Stdout: stdout,
 	}
-	dataFlag(fs, &o.Data, env, root, "keep binaries, databases and keys in this `folder`")
+	fs.dataFlag(&cfg.Data, "keep binaries, databases and keys in this `folder`")
 	if list := env.String("DEVSTACK_MANIFESTS", ""); list != "" {
-		o.Manifests = strings.Split(list, ",")
+		cfg.Manifests = strings.Split(list, ",")
 	}
 	fs.Func("manifests", "also run the manifests in this `file or folder`; repeatable (env DEVSTACK_MANIFESTS, comma-separated)",
 		func(p string) error {
-			o.Manifests = append(o.Manifests, p)
+			cfg.Manifests = append(cfg.Manifests, p)
 			return nil
 		})
-	return fs, o, nil
-}
-
-// dataFlag defines the flag of the data folder, which says which run of
-// devstack a subcommand means.
-func dataFlag(fs *flag.FlagSet, p *string, env *config.Env, root, usage string) {
-	fs.StringVar(p, "data", env.String("DEVSTACK_DATA", filepath.Join(root, ".devstack")), usage+" (env DEVSTACK_DATA)")
+	return fs, cfg, nil
 }
 
 func up(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
-	fs, o, err := stackFlags("devstack", env, stdout, stderr)
+	fs, cfg, err := stackFlags("devstack", env, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	fs.StringVar(&o.Bin, "bin", env.String("DEVSTACK_BIN", ""),
+	fs.StringVar(&cfg.Bin, "bin", env.String("DEVSTACK_BIN", ""),
 		"build the functions into this `folder` (env DEVSTACK_BIN; default: the data folder's bin)")
-	fs.StringVar(&o.Addr, "addr", env.String("DEVSTACK_ADDR", "127.0.0.1:8080"), "serve the API on this `address` (env DEVSTACK_ADDR)")
-	fs.DurationVar(&o.Idle, "idle", env.Duration("DEVSTACK_IDLE", 60*time.Second),
+	fs.StringVar(&cfg.Addr, "addr", env.String("DEVSTACK_ADDR", "127.0.0.1:8080"), "serve the API on this `address` (env DEVSTACK_ADDR)")
+	fs.DurationVar(&cfg.Idle, "idle", env.Duration("DEVSTACK_IDLE", 60*time.Second),
 		"stop a function after this long without requests (env DEVSTACK_IDLE)")
-	fs.DurationVar(&o.PingInterval, "ping-interval", env.Duration("DEVSTACK_PING_INTERVAL", 0),
+	fs.DurationVar(&cfg.PingInterval, "ping-interval", env.Duration("DEVSTACK_PING_INTERVAL", 0),
 		"send every PingSource's event this often instead of on its schedule (env DEVSTACK_PING_INTERVAL)")
 	con := newConsole(stderr, env)
-	logFormatFlag(fs, &con, stderr)
-	if err := env.Err(); err != nil {
+	logFormatFlag(fs.FlagSet, &con, stderr)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	o.Log, o.Output = con.Logger(), con.Writer
-	return devstack.Up(ctx, *o)
+	cfg.Log, cfg.Output = con.Logger(), con.Writer
+	return devstack.Up(ctx, *cfg)
 }
 
 func reset(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
-	fs, o, err := stackFlags("devstack reset", env, stdout, stderr)
+	fs, cfg, err := stackFlags("devstack reset", env, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	o.Log = newConsole(stderr, env).Logger()
-	return devstack.Reset(*o)
+	cfg.Log = newConsole(stderr, env).Logger()
+	return devstack.Reset(*cfg)
 }
 
 func status(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
-	root, err := devstack.FindRoot(".")
+	fs, err := newFlags("devstack status", env, stderr)
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("devstack status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var data string
-	dataFlag(fs, &data, env, root, "the data `folder` of the running devstack")
-	if err := env.Err(); err != nil {
-		return err
-	}
-	if err := parse(fs, args); err != nil {
+	fs.dataFlag(&data, "the data `folder` of the running devstack")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	return devstack.PrintStatus(data, stdout)
 }
 
 func deadLetters(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
-	root, err := devstack.FindRoot(".")
+	fs, err := newFlags("devstack deadletters", env, stderr)
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("devstack deadletters", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: devstack deadletters [flags] list [-all] [-json]\n"+
-			"       devstack deadletters [flags] replay KEY... | -all\n"+
-			"It works on the devstack that runs with the data folder, which says where it is. Flags:")
-		fs.PrintDefaults()
-	}
+	fs.usage("usage: devstack deadletters [flags] list [-all] [-json]\n" +
+		"       devstack deadletters [flags] replay KEY... | -all\n" +
+		"It works on the devstack that runs with the data folder, which says where it is. Flags:")
 	o := devstack.DeadLettersOptions{Out: stdout}
-	dataFlag(fs, &o.Data, env, root, "the data `folder` of the running devstack")
+	fs.dataFlag(&o.Data, "the data `folder` of the running devstack")
 	fs.StringVar(&o.Broker, "broker", "default", "the dead letters of this `broker`")
-	if err := env.Err(); err != nil {
-		return err
-	}
 	// The flags end at the command, whose own flags follow it.
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errUsage
+	if err := fs.parseArgs(args, func(n int) bool { return n > 0 }); err != nil {
+		return err
 	}
 	o.Args = fs.Args()
 	return devstack.DeadLetters(ctx, o)
 }
 
 func traceCmd(ctx context.Context, args []string, env *config.Env, stdout, stderr io.Writer) error {
-	root, err := devstack.FindRoot(".")
+	fs, err := newFlags("devstack trace", env, stderr)
 	if err != nil {
 		return err
 	}
-	fs := flag.NewFlagSet("devstack trace", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: devstack trace [flags] ID\n"+
-			"ID is a trace id, or an order's (or any) id: the traces whose lines mention it. Flags:")
-		fs.PrintDefaults()
-	}
-	var data string
-	dataFlag(fs, &data, env, root, "the data `folder` of the devstack whose functions' lines to read")
-	if err := env.Err(); err != nil {
+	fs.usage("usage: devstack trace [flags] ID\n" +
+		"ID is a trace id, or an order's (or any) id: the traces whose lines mention it. Flags:")
+	o := devstack.TraceOptions{Out: stdout}
+	fs.dataFlag(&o.Data, "the data `folder` of the devstack whose functions' lines to read")
+	if err := fs.parseArgs(args, func(n int) bool { return n == 1 }); err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	return devstack.Trace(data, fs.Arg(0), stdout)
+	o.ID = fs.Arg(0)
+	return devstack.Trace(o)
 }

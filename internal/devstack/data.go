@@ -14,7 +14,7 @@ import (
 
 // The layout of a data folder.
 const (
-	binDir        = "bin"         // the functions' binaries, unless Options.Bin says otherwise
+	binDir        = "bin"         // the functions' binaries, unless Config.Bin says otherwise
 	mongoDir      = "mongo"       // FerretDB's databases
 	redisDir      = "redis"       // redis-server's log
 	stripeMockDir = "stripe-mock" // stripe-mock's log

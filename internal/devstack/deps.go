@@ -46,7 +46,7 @@ func Deps(ctx context.Context, o DepsOptions) (err error) {
 		defer os.RemoveAll(data)
 	}
 	var running stack
-	defer func() { err = errors.Join(err, running.close()) }()
+	defer func() { err = errors.Join(err, running.close(context.WithoutCancel(ctx))) }()
 
 	// The services outlive ctx: they are stopped after it ends, in order.
 	life := context.WithoutCancel(ctx)

@@ -33,8 +33,8 @@ import (
 	"github.com/ticketing-on-knative/ticketing/internal/devstack/traces"
 )
 
-// Options configures Up.
-type Options struct {
+// Config configures a Stack.
+type Config struct {
 	// Root is the module's directory: devstack builds there and reads the
 	// manifests in its knative/ and eventing/ folders.
 	Root string
@@ -59,148 +59,188 @@ type Options struct {
 	Stdout io.Writer
 	// Output returns the writer of the named function's (or source's) own
 	// output: console.Console.Writer, which prefixes its lines with the name.
-	// Up also keeps the JSON lines in the data folder, for Trace.
+	// A Stack also keeps the JSON lines in the data folder, for Trace.
 	Output func(name string) io.Writer
 	Log    *slog.Logger
 }
 
-// Up runs the system until ctx ends, then stops every part of it, in the
-// reverse order of their start, and returns nil. It returns an error when a
-// part cannot start or fails while running.
-func Up(ctx context.Context, o Options) (err error) {
-	parent := ctx
-	set, err := manifest.Load(manifestPaths(o)...)
-	if err != nil {
-		return err
-	}
-	if o.Data, err = filepath.Abs(o.Data); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.Data, 0o750); err != nil {
-		return err
-	}
-	if err := refuseIfRunning(o.Data); err != nil {
-		return err
-	}
-	if o.Bin, err = filepath.Abs(cmp.Or(o.Bin, filepath.Join(o.Data, binDir))); err != nil {
-		return err
-	}
-	var running stack
-	logs, err := traces.Open(filepath.Join(o.Data, traces.File))
-	if err != nil {
-		return err
-	}
-	running.push(logs.Close)
-	output := o.Output
-	o.Output = func(name string) io.Writer { return logs.Tee(output(name)) }
+// A Stack is the whole system run from its manifests. Start starts its
+// parts, each knowing the others' addresses; Stop stops them in the reverse
+// order of their start.
+type Stack struct {
+	cfg    Config
+	log    *slog.Logger
+	output func(name string) io.Writer // cfg.Output, teed into the traces file
+	set    *manifest.Set
+
+	// Every address is taken before any part starts, so that each part
+	// knows the others'.
+	api        net.Listener
+	activators map[string]net.Listener // by Service
+	ingresses  map[string]net.Listener // by Broker
+	addrs      addresses
+	base       string // the API's URL, without a slash
+
+	env      environment // what the functions get
+	services map[string]*supervisor.Service
+	serves   map[string][]string // what each Service serves of the API
+
+	// failed ends, with the failure as its cause, when a part fails while
+	// running.
+	failed context.Context
+	fail   context.CancelCauseFunc
+	stops  stack
+}
+
+// New returns the Stack that cfg describes; Start starts it.
+func New(cfg Config) *Stack {
+	failed, fail := context.WithCancelCause(context.Background())
+	return &Stack{cfg: cfg, log: cfg.Log, failed: failed, fail: fail}
+}
+
+// Start builds the functions and starts the dependencies, the brokers, the
+// functions' activators, the event sources and the API, and returns once
+// the API serves. ctx bounds the start alone: the parts run until Stop.
+// When a part cannot start, Start stops those that have and returns why.
+func (s *Stack) Start(ctx context.Context) (err error) {
 	defer func() {
-		if err != nil && parent.Err() != nil {
-			// Stopped while starting: what failed was cut short.
-			o.Log.Info("stopped while starting", "error", err)
-			err = nil
-		}
-		err = errors.Join(err, running.close())
-		if err == nil {
-			o.Log.Info("stopped")
+		if err != nil {
+			err = errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
 		}
 	}()
-	// A part that fails while running stops the whole, through cause.
-	ctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-
-	// Every address is taken first: each part then knows the others'.
-	// The servers close their listeners on shutdown; these closes are for
-	// an error on the way up.
-	listen := func(addr string) (net.Listener, error) {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
-		}
-		running.push(func() error { _ = ln.Close(); return nil })
-		return ln, nil
+	if err := s.prepare(); err != nil {
+		return err
 	}
-	api, err := listen(o.Addr)
+	if err := s.listen(); err != nil {
+		return err
+	}
+	if err := s.startDependencies(ctx); err != nil {
+		return err
+	}
+	for _, b := range s.set.Brokers {
+		if err := s.startBroker(b); err != nil {
+			return err
+		}
+	}
+	s.services = map[string]*supervisor.Service{}
+	for _, svc := range s.set.Services {
+		if err := s.startService(svc); err != nil {
+			return err
+		}
+	}
+	if err := s.startSources(); err != nil {
+		return err
+	}
+	s.serveAPI()
+	if err := s.recordRun(); err != nil {
+		return err
+	}
+	printTable(s.cfg.Stdout, s.base, s.set, s.services, s.serves)
+	return nil
+}
+
+// Done is closed when a part fails while running; Err then says why. The
+// Stack is still to be stopped.
+func (s *Stack) Done() <-chan struct{} { return s.failed.Done() }
+
+// Err returns why a part failed once Done is closed, and nil before.
+func (s *Stack) Err() error { return context.Cause(s.failed) }
+
+// Stop stops every part that has started, in the reverse order of their
+// start, and returns their errors joined. ctx bounds how long the API and
+// the functions may take to finish their requests.
+func (s *Stack) Stop(ctx context.Context) error {
+	return s.stops.close(ctx)
+}
+
+// Up runs the system until ctx ends, then stops every part of it and
+// returns nil. It returns an error when a part cannot start or fails while
+// running.
+func Up(ctx context.Context, cfg Config) error {
+	s := New(cfg)
+	if err := s.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting: what failed was cut short.
+			cfg.Log.Info("stopped while starting", "error", err)
+			return nil
+		}
+		return err
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		cfg.Log.Info("stopping")
+	case <-s.Done():
+		err = s.Err()
+	}
+	if err = errors.Join(err, s.Stop(context.WithoutCancel(ctx))); err == nil {
+		cfg.Log.Info("stopped")
+	}
+	return err
+}
+
+// prepare reads the manifests, makes the data folder its own, and opens the
+// file the functions' JSON lines are kept in.
+func (s *Stack) prepare() error {
+	set, err := manifest.Load(manifestPaths(s.cfg)...)
 	if err != nil {
+		return err
+	}
+	s.set = set
+	if s.cfg.Data, err = filepath.Abs(s.cfg.Data); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.cfg.Data, 0o750); err != nil {
+		return err
+	}
+	if err := refuseIfRunning(s.cfg.Data); err != nil {
+		return err
+	}
+	if s.cfg.Bin, err = filepath.Abs(cmp.Or(s.cfg.Bin, filepath.Join(s.cfg.Data, binDir))); err != nil {
+		return err
+	}
+	logs, err := traces.Open(filepath.Join(s.cfg.Data, traces.File))
+	if err != nil {
+		return err
+	}
+	s.stops.push(logs.Close)
+	s.output = func(name string) io.Writer { return logs.Tee(s.cfg.Output(name)) }
+	return nil
+}
+
+// listen takes the address of the API, and one of its own for each
+// Service's activator and each Broker's ingress.
+func (s *Stack) listen() error {
+	var err error
+	if s.api, err = s.listenOn(s.cfg.Addr); err != nil {
 		return fmt.Errorf("serve the API: %w", err)
 	}
-	activators := map[string]net.Listener{}
-	for _, s := range set.Services {
-		if activators[s.Name], err = listen(proc.Addr(0)); err != nil {
+	s.activators = map[string]net.Listener{}
+	for _, svc := range s.set.Services {
+		if s.activators[svc.Name], err = s.listenOn(proc.Addr(0)); err != nil {
 			return err
 		}
 	}
-	ingresses := map[string]net.Listener{}
-	for _, b := range set.Brokers {
-		if ingresses[b.Name], err = listen(proc.Addr(0)); err != nil {
+	s.ingresses = map[string]net.Listener{}
+	for _, b := range s.set.Brokers {
+		if s.ingresses[b.Name], err = s.listenOn(proc.Addr(0)); err != nil {
 			return err
 		}
 	}
-	addrs := addresses{services: urls(activators), brokers: urls(ingresses)}
-
-	env, err := startDependencies(ctx, o, set, &running)
-	if err != nil {
-		return err
-	}
-
-	for _, b := range set.Brokers {
-		if err := startBroker(ctx, o, set, b, addrs, ingresses[b.Name], fail, &running); err != nil {
-			return err
-		}
-	}
-
-	services := map[string]*supervisor.Service{}
-	for _, s := range set.Services {
-		svc, err := startService(o, set, s, env, addrs, activators[s.Name], &running)
-		if err != nil {
-			return err
-		}
-		services[s.Name] = svc
-	}
-
-	sources, stopSources := context.WithCancel(context.WithoutCancel(ctx))
-	var sourcesDone sync.WaitGroup
-	running.push(func() error { stopSources(); sourcesDone.Wait(); return nil })
-	for _, c := range set.ContainerSources {
-		if err := startContainerSource(sources, o, c, env, addrs, &sourcesDone); err != nil {
-			return err
-		}
-	}
-	for _, p := range set.PingSources {
-		sink, err := addrs.resolve(p.Sink)
-		if err != nil {
-			return fmt.Errorf("PingSource %s: sink: %w", p.Name, err)
-		}
-		sourcesDone.Go(func() { ping(sources, p, sink, o.PingInterval, o.Log) })
-	}
-
-	table := route.New(set.Routes)
-	serves := whatServes(set, table)
-	base := "http://" + api.Addr().String()
-	srv := &http.Server{
-		Handler:           apiHandler(table, services, statusHandler(base, set, services, serves, addrs)),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go func() {
-		if err := srv.Serve(api); !errors.Is(err, http.ErrServerClosed) {
-			fail(fmt.Errorf("serve the API: %w", err))
-		}
-	}()
-	running.push(func() error {
-		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	})
-
-	if err := recordRun(o.Data, base, set, env, addrs, &running); err != nil {
-		return err
-	}
-	printTable(o.Stdout, base, set, services, serves)
-	<-ctx.Done()
-	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	o.Log.Info("stopping")
+	s.addrs = addresses{services: urls(s.activators), brokers: urls(s.ingresses)}
+	s.base = "http://" + s.api.Addr().String()
 	return nil
+}
+
+// listenOn listens on addr until the Stack stops. The servers close their
+// listeners on shutdown; this close is for a failure on the way up.
+func (s *Stack) listenOn(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.stops.push(func() error { _ = ln.Close(); return nil })
+	return ln, nil
 }
 
 func urls(listeners map[string]net.Listener) map[string]string {
@@ -212,137 +252,155 @@ func urls(listeners map[string]net.Listener) map[string]string {
 }
 
 // startDependencies builds the binaries while it starts the dependencies
-// the functions use, each a real one when its variable is set, and returns
-// the environment the functions get.
-func startDependencies(ctx context.Context, o Options, set *manifest.Set, running *stack) (environment, error) {
-	env := environment{secrets: map[string]string{}, lookup: o.Lookup}
-	jwt, err := kept(filepath.Join(o.Data, jwtKeyFile), randomKey)
-	if err != nil {
-		return env, fmt.Errorf("JWT key: %w", err)
+// the functions use, each a real one when its variable is set, and sets the
+// environment the functions get.
+func (s *Stack) startDependencies(ctx context.Context) error {
+	if err := s.keys(); err != nil {
+		return err
 	}
-	env.secrets[keyJWT] = jwt
-	// Kept like the JWT key, so that a dead letter signed before a restart
-	// can still be replayed after it.
-	eventKey, err := kept(filepath.Join(o.Data, eventKeyFile), randomKey)
-	if err != nil {
-		return env, fmt.Errorf("event signing key: %w", err)
-	}
-	env.secrets[keyEvents] = eventKey
-
 	var pkgs []string
-	for _, c := range set.Containers() {
+	for _, c := range s.set.Containers() {
 		if !slices.Contains(pkgs, c.Package) {
 			pkgs = append(pkgs, c.Package)
 		}
 	}
-	stripeKey, realStripe := o.Lookup("STRIPE_KEY")
-	mockStripe := usesSecret(set, keyStripe) && !realStripe
+	_, realStripe := s.cfg.Lookup("STRIPE_KEY")
+	mockStripe := usesSecret(s.set, keyStripe) && !realStripe
 	if mockStripe {
 		pkgs = append(pkgs, stripeMockPkg)
 	}
 
 	// The dependencies outlive ctx: they stop after the functions.
 	life := context.WithoutCancel(ctx)
-	_, realMongo := o.Lookup("MONGODB_URI")
-	_, realRedis := o.Lookup("REDIS_URL")
+	_, realMongo := s.cfg.Lookup("MONGODB_URI")
+	_, realRedis := s.cfg.Lookup("REDIS_URL")
 	var mongo, redis *deps.Server
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return build(gctx, o.Root, o.Bin, pkgs, o.Log) })
-	if !realMongo && usesSecret(set, keyMongoDB) {
+	g.Go(func() error { return build(gctx, s.cfg.Root, s.cfg.Bin, pkgs, s.log) })
+	if !realMongo && usesSecret(s.set, keyMongoDB) {
 		g.Go(func() (err error) {
-			mongo, err = deps.Mongo(life, filepath.Join(o.Data, mongoDir), o.Log)
+			mongo, err = deps.Mongo(life, filepath.Join(s.cfg.Data, mongoDir), s.log)
 			return err
 		})
 	}
-	if !realRedis && usesSecret(set, keyRedis) {
+	if !realRedis && usesSecret(s.set, keyRedis) {
 		g.Go(func() (err error) {
-			redis, err = deps.RedisServer(life, filepath.Join(o.Data, redisDir))
+			redis, err = deps.RedisServer(life, filepath.Join(s.cfg.Data, redisDir))
 			if errors.Is(err, deps.ErrNoRedisServer) {
-				o.Log.Warn("redis-server is not installed: Redis is an in-process miniredis, which has no keyspace " +
+				s.log.Warn("redis-server is not installed: Redis is an in-process miniredis, which has no keyspace " +
 					"notifications, so orders expire on the deadline sweep alone (seconds late)")
 				redis, err = deps.Miniredis()
 			}
 			return err
 		})
 	}
-	err = g.Wait()
-	for _, s := range []*deps.Server{mongo, redis} {
-		if s != nil {
-			running.push(s.Close)
+	err := g.Wait()
+	for _, d := range []*deps.Server{mongo, redis} {
+		if d != nil {
+			s.stops.push(d.Close)
 		}
 	}
-	if err != nil {
-		return env, err
-	}
-
-	use := func(what, variable, key string, s *deps.Server) {
-		if v, ok := o.Lookup(variable); ok {
-			env.secrets[key] = v
-			o.Log.Info(what + ": " + variable + " from the environment")
-		} else if s != nil {
-			env.secrets[key] = s.URL
-			o.Log.Info(what, "url", s.URL, "is", s.About)
-		}
-	}
-	use("MongoDB", "MONGODB_URI", keyMongoDB, mongo)
-	use("Redis", "REDIS_URL", keyRedis, redis)
-	switch {
-	case realStripe:
-		env.secrets[keyStripe] = stripeKey
-		env.stripeBase, _ = o.Lookup("STRIPE_API_BASE")
-		o.Log.Info("Stripe: STRIPE_KEY from the environment", "api", cmp.Or(env.stripeBase, "https://api.stripe.com"))
-	case mockStripe:
-		// stripe-mock is built with the functions, so it starts after them.
-		mock, err := deps.StripeMock(life, binary(o.Bin, stripeMockPkg), filepath.Join(o.Data, stripeMockDir))
-		if err != nil {
-			return env, err
-		}
-		running.push(mock.Close)
-		s, err := deps.StripeTestMode(mock)
-		if err != nil {
-			return env, err
-		}
-		running.push(s.Close)
-		env.secrets[keyStripe] = "sk_test_devstack"
-		env.stripeBase = s.URL
-		o.Log.Info("Stripe", "url", s.URL, "is", s.About)
-	}
-	return env, nil
-}
-
-// startBroker runs the broker of b with its ingress on ln.
-func startBroker(ctx context.Context, o Options, set *manifest.Set, b manifest.Broker, addrs addresses,
-	ln net.Listener, fail context.CancelCauseFunc, running *stack) error {
-	uid, err := kept(uidFile(o.Data, b.Name), uuid.NewString)
-	if err != nil {
-		return fmt.Errorf("broker %s: UID: %w", b.Name, err)
-	}
-	cfg, err := brokerConfig(set, b, uid, addrs, o.Log)
 	if err != nil {
 		return err
 	}
-	rabbit, _ := o.Lookup("RABBITMQ_URL")
+
+	s.use("MongoDB", "MONGODB_URI", keyMongoDB, mongo)
+	s.use("Redis", "REDIS_URL", keyRedis, redis)
+	switch {
+	case realStripe:
+		s.env.secrets[keyStripe], _ = s.cfg.Lookup("STRIPE_KEY")
+		s.env.stripeBase, _ = s.cfg.Lookup("STRIPE_API_BASE")
+		s.log.Info("Stripe: STRIPE_KEY from the environment", "api", cmp.Or(s.env.stripeBase, "https://api.stripe.com"))
+	case mockStripe:
+		// stripe-mock is built with the functions, so it starts after them.
+		return s.startStripeMock(life)
+	}
+	return nil
+}
+
+// keys starts the functions' environment with the keys kept in the data
+// folder.
+func (s *Stack) keys() error {
+	s.env = environment{secrets: map[string]string{}, lookup: s.cfg.Lookup}
+	jwt, err := kept(filepath.Join(s.cfg.Data, jwtKeyFile), randomKey)
+	if err != nil {
+		return fmt.Errorf("JWT key: %w", err)
+	}
+	s.env.secrets[keyJWT] = jwt
+	// Kept like the JWT key, so that a dead letter signed before a restart
+	// can still be replayed after it.
+	eventKey, err := kept(filepath.Join(s.cfg.Data, eventKeyFile), randomKey)
+	if err != nil {
+		return fmt.Errorf("event signing key: %w", err)
+	}
+	s.env.secrets[keyEvents] = eventKey
+	return nil
+}
+
+// use gives the functions the secret key: variable's value from devstack's
+// environment when it is set, else the URL of the embedded d, if any.
+func (s *Stack) use(what, variable, key string, d *deps.Server) {
+	if v, ok := s.cfg.Lookup(variable); ok {
+		s.env.secrets[key] = v
+		s.log.Info(what + ": " + variable + " from the environment")
+	} else if d != nil {
+		s.env.secrets[key] = d.URL
+		s.log.Info(what, "url", d.URL, "is", d.About)
+	}
+}
+
+// startStripeMock runs stripe-mock behind the test mode that makes it
+// answer as Stripe does, until ctx ends or the Stack stops.
+func (s *Stack) startStripeMock(ctx context.Context) error {
+	mock, err := deps.StripeMock(ctx, binary(s.cfg.Bin, stripeMockPkg), filepath.Join(s.cfg.Data, stripeMockDir))
+	if err != nil {
+		return err
+	}
+	s.stops.push(mock.Close)
+	d, err := deps.StripeTestMode(mock)
+	if err != nil {
+		return err
+	}
+	s.stops.push(d.Close)
+	s.env.secrets[keyStripe] = "sk_test_devstack"
+	s.env.stripeBase = d.URL
+	s.log.Info("Stripe", "url", d.URL, "is", d.About)
+	return nil
+}
+
+// startBroker runs the broker of b with its ingress on its listener.
+func (s *Stack) startBroker(b manifest.Broker) error {
+	uid, err := kept(uidFile(s.cfg.Data, b.Name), uuid.NewString)
+	if err != nil {
+		return fmt.Errorf("broker %s: UID: %w", b.Name, err)
+	}
+	cfg, err := brokerConfig(s.set, b, uid, s.addrs, s.log)
+	if err != nil {
+		return err
+	}
+	rabbit, _ := s.cfg.Lookup("RABBITMQ_URL")
 	// Package broker names the broker in its log lines itself.
-	br, err := newBroker(cfg, rabbit, o.Log)
+	br, err := newBroker(cfg, rabbit, s.log)
 	if err != nil {
 		return fmt.Errorf("broker %s: %w", b.Name, err)
 	}
 	if rabbit != "" {
-		o.Log.Info("Broker on RabbitMQ from RABBITMQ_URL", "broker", b.Name, "uid", uid, "ingress", addrs.brokers[b.Name])
+		s.log.Info("Broker on RabbitMQ from RABBITMQ_URL", "broker", b.Name, "uid", uid, "ingress", s.addrs.brokers[b.Name])
 	} else {
-		o.Log.Info("Broker in memory: events it holds are lost when devstack stops (set RABBITMQ_URL for a durable one)",
-			"broker", b.Name, "ingress", addrs.brokers[b.Name])
+		s.log.Info("Broker in memory: events it holds are lost when devstack stops (set RABBITMQ_URL for a durable one)",
+			"broker", b.Name, "ingress", s.addrs.brokers[b.Name])
 	}
 	srv := &http.Server{Handler: br, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := br.Run(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, broker.ErrClosed) {
-			fail(fmt.Errorf("broker %s: %w", b.Name, err))
+		// It runs until Close; a failure before stops the whole.
+		if err := br.Run(context.Background()); err != nil && !errors.Is(err, broker.ErrClosed) {
+			s.fail(fmt.Errorf("broker %s: %w", b.Name, err))
 		}
 	}()
-	go func() { _ = srv.Serve(ln) }()
-	running.push(func() error {
+	go func() { _ = srv.Serve(s.ingresses[b.Name]) }()
+	s.stops.push(func() error {
 		err := errors.Join(srv.Close(), br.Close())
 		<-done
 		return err
@@ -350,91 +408,137 @@ func startBroker(ctx context.Context, o Options, set *manifest.Set, b manifest.B
 	return nil
 }
 
-// startService serves the function of s on its activator ln.
-func startService(o Options, set *manifest.Set, s manifest.Service, env environment, addrs addresses,
-	ln net.Listener, running *stack) (*supervisor.Service, error) {
-	vars := []string{"K_SERVICE=" + s.Name}
+// startService serves the function of svc on its activator.
+func (s *Stack) startService(svc manifest.Service) error {
+	vars := []string{"K_SERVICE=" + svc.Name}
 	var binding string
-	for _, b := range set.SinkBindings {
-		if !b.Selects(s) {
+	for _, b := range s.set.SinkBindings {
+		if !b.Selects(svc) {
 			continue
 		}
 		if binding != "" {
-			return nil, fmt.Errorf("service %s is the subject of two SinkBindings, %s and %s", s.Name, binding, b.Name)
+			return fmt.Errorf("service %s is the subject of two SinkBindings, %s and %s", svc.Name, binding, b.Name)
 		}
 		binding = b.Name
-		sink, err := addrs.resolve(b.Sink)
+		sink, err := s.addrs.resolve(b.Sink)
 		if err != nil {
-			return nil, fmt.Errorf("SinkBinding %s: sink: %w", b.Name, err)
+			return fmt.Errorf("SinkBinding %s: sink: %w", b.Name, err)
 		}
 		vars = append(vars, "K_SINK="+sink)
 	}
-	procEnv, err := env.of(s.Container, vars...)
+	procEnv, err := s.env.of(svc.Container, vars...)
 	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		return fmt.Errorf("service %s: %w", svc.Name, err)
 	}
-	svc := supervisor.New(supervisor.Spec{
-		Name:   s.Name,
-		Path:   binary(o.Bin, s.Package),
-		Args:   s.Args,
+	sup := supervisor.New(supervisor.Spec{
+		Name:   svc.Name,
+		Path:   binary(s.cfg.Bin, svc.Package),
+		Args:   svc.Args,
 		Env:    procEnv,
-		Idle:   o.Idle,
-		Grace:  supervisor.RevisionGrace(s.Timeout),
-		Output: o.Output(s.Name),
-		Log:    o.Log,
-	}, ln)
+		Idle:   s.cfg.Idle,
+		Grace:  supervisor.RevisionGrace(svc.Timeout),
+		Output: s.output(svc.Name),
+		Log:    s.log,
+	}, s.activators[svc.Name])
 	go func() {
-		if err := svc.Serve(); err != nil {
-			o.Log.Error("activator stopped", "function", s.Name, "error", err)
+		if err := sup.Serve(); err != nil {
+			s.log.Error("activator stopped", "function", svc.Name, "error", err)
 		}
 	}()
-	running.push(func() error {
-		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	s.stops.pushShutdown(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		return svc.Close(shutdown)
+		return sup.Close(ctx)
 	})
-	return svc, nil
-}
-
-// startContainerSource keeps the process of c running until ctx ends.
-func startContainerSource(ctx context.Context, o Options, c manifest.ContainerSource, env environment,
-	addrs addresses, done *sync.WaitGroup) error {
-	sink, err := addrs.resolve(c.Sink)
-	if err != nil {
-		return fmt.Errorf("ContainerSource %s: sink: %w", c.Name, err)
-	}
-	procEnv, err := env.of(c.Container, "K_SINK="+sink)
-	if err != nil {
-		return fmt.Errorf("ContainerSource %s: %w", c.Name, err)
-	}
-	// A ContainerSource's pod has no queue-proxy: SIGTERM comes at once,
-	// then Kubernetes' default terminationGracePeriodSeconds as its Grace.
-	spec := supervisor.Spec{
-		Name:   c.Name,
-		Path:   binary(o.Bin, c.Package),
-		Args:   c.Args,
-		Env:    procEnv,
-		Grace:  30 * time.Second,
-		Output: o.Output(c.Name),
-		Log:    o.Log,
-	}
-	done.Go(func() {
-		if err := supervisor.KeepRunning(ctx, spec); err != nil {
-			o.Log.Error("source stopped", "source", c.Name, "error", err)
-		}
-	})
+	s.services[svc.Name] = sup
 	return nil
 }
 
+// startSources runs the ContainerSources and the PingSources until the
+// Stack stops.
+func (s *Stack) startSources() error {
+	ctx, stop := context.WithCancel(context.Background())
+	var done sync.WaitGroup
+	s.stops.push(func() error { stop(); done.Wait(); return nil })
+	for _, c := range s.set.ContainerSources {
+		spec, err := s.containerSource(c)
+		if err != nil {
+			return err
+		}
+		done.Go(func() {
+			if err := supervisor.KeepRunning(ctx, spec); err != nil {
+				s.log.Error("source stopped", "source", c.Name, "error", err)
+			}
+		})
+	}
+	for _, p := range s.set.PingSources {
+		sink, err := s.addrs.resolve(p.Sink)
+		if err != nil {
+			return fmt.Errorf("PingSource %s: sink: %w", p.Name, err)
+		}
+		done.Go(func() { ping(ctx, p, sink, s.cfg.PingInterval, s.log) })
+	}
+	return nil
+}
+
+// containerSource returns how the process of c is run.
+func (s *Stack) containerSource(c manifest.ContainerSource) (supervisor.Spec, error) {
+	sink, err := s.addrs.resolve(c.Sink)
+	if err != nil {
+		return supervisor.Spec{}, fmt.Errorf("ContainerSource %s: sink: %w", c.Name, err)
+	}
+	procEnv, err := s.env.of(c.Container, "K_SINK="+sink)
+	if err != nil {
+		return supervisor.Spec{}, fmt.Errorf("ContainerSource %s: %w", c.Name, err)
+	}
+	// A ContainerSource's pod has no queue-proxy: SIGTERM comes at once,
+	// then Kubernetes' default terminationGracePeriodSeconds as its Grace.
+	return supervisor.Spec{
+		Name:   c.Name,
+		Path:   binary(s.cfg.Bin, c.Package),
+		Args:   c.Args,
+		Env:    procEnv,
+		Grace:  30 * time.Second,
+		Output: s.output(c.Name),
+		Log:    s.log,
+	}, nil
+}
+
+// serveAPI serves the API as the HTTPRoutes map it, and devstack's status.
+func (s *Stack) serveAPI() {
+	table := route.New(s.set.Routes)
+	s.serves = whatServes(s.set, table)
+	srv := &http.Server{
+		Handler:           apiHandler(table, s.services, statusHandler(s.base, s.set, s.services, s.serves, s.addrs)),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(s.api); !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("serve the API: %w", err))
+		}
+	}()
+	s.stops.pushShutdown(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	})
+}
+
 // stack is what has been started, stopped in the reverse order.
-type stack []func() error
+type stack []func(context.Context) error
 
-func (s *stack) push(stop func() error) { *s = append(*s, stop) }
+// push adds a stop that cannot be bounded.
+func (s *stack) push(stop func() error) {
+	*s = append(*s, func(context.Context) error { return stop() })
+}
 
-func (s *stack) close() error {
+// pushShutdown adds a stop that finishes what it is doing within ctx.
+func (s *stack) pushShutdown(stop func(context.Context) error) { *s = append(*s, stop) }
+
+func (s *stack) close(ctx context.Context) error {
 	var errs []error
 	for i := len(*s) - 1; i >= 0; i-- {
-		errs = append(errs, (*s)[i]())
+		errs = append(errs, (*s)[i](ctx))
 	}
 	*s = nil
 	return errors.Join(errs...)

@@ -266,7 +266,7 @@ func TestResetKeepsForeignFolders(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "thesis.tex"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := Reset(Options{Root: "../..", Data: dir, Lookup: func(string) (string, bool) { return "", false }, Log: quiet})
+	err := Reset(Config{Root: "../..", Data: dir, Lookup: func(string) (string, bool) { return "", false }, Log: quiet})
 	if err == nil || !strings.Contains(err.Error(), "thesis.tex") {
 		t.Errorf("reset of a folder devstack did not make: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestResetKeepsForeignFolders(t *testing.T) {
 	if _, err := kept(filepath.Join(data, jwtKeyFile), randomKey); err != nil {
 		t.Fatal(err)
 	}
-	if err := Reset(Options{Root: "../..", Data: data, Lookup: func(string) (string, bool) { return "", false }, Log: quiet}); err != nil {
+	if err := Reset(Config{Root: "../..", Data: data, Lookup: func(string) (string, bool) { return "", false }, Log: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
@@ -331,9 +331,13 @@ func TestRunRecord(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	var running stack
-	set := parse(t, eventing)
-	if err := recordRun(data, api.URL, set, environment{lookup: func(string) (string, bool) { return "", false }}, addresses{}, &running); err != nil {
+	s := &Stack{
+		cfg:  Config{Data: data},
+		base: api.URL,
+		set:  parse(t, eventing),
+		env:  environment{lookup: func(string) (string, bool) { return "", false }},
+	}
+	if err := s.recordRun(); err != nil {
 		t.Fatal(err)
 	}
 	if err := refuseIfRunning(data); err == nil || !strings.Contains(err.Error(), "a devstack runs with the data folder") {
@@ -351,7 +355,7 @@ func TestRunRecord(t *testing.T) {
 	if err := checkDataFolder(data); err != nil {
 		t.Errorf("reset refuses the data folder of a run: %v", err)
 	}
-	if err := running.close(); err != nil {
+	if err := s.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(data, runFile)); !os.IsNotExist(err) {

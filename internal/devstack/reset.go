@@ -15,18 +15,18 @@ import (
 // starts from nothing: with RABBITMQ_URL set, the exchanges and queues of
 // the brokers and Triggers of the manifests on RabbitMQ; then the data
 // folder. It refuses while a devstack runs with the data folder.
-func Reset(o Options) error {
-	set, err := manifest.Load(manifestPaths(o)...)
+func Reset(cfg Config) error {
+	set, err := manifest.Load(manifestPaths(cfg)...)
 	if err != nil {
 		return err
 	}
-	if err := checkDataFolder(o.Data); err != nil {
+	if err := checkDataFolder(cfg.Data); err != nil {
 		return err
 	}
-	if err := refuseIfRunning(o.Data); err != nil {
+	if err := refuseIfRunning(cfg.Data); err != nil {
 		return err
 	}
-	if rabbit, ok := o.Lookup("RABBITMQ_URL"); ok {
+	if rabbit, ok := cfg.Lookup("RABBITMQ_URL"); ok {
 		// Only the names matter to delete the queues; the addresses are
 		// placeholders.
 		addrs := addresses{services: map[string]string{}, brokers: map[string]string{}}
@@ -37,18 +37,18 @@ func Reset(o Options) error {
 			addrs.brokers[b.Name] = "http://127.0.0.1/"
 		}
 		for _, b := range set.Brokers {
-			uid, err := os.ReadFile(uidFile(o.Data, b.Name))
+			uid, err := os.ReadFile(uidFile(cfg.Data, b.Name))
 			if errors.Is(err, os.ErrNotExist) {
 				continue // never ran on a broker
 			}
 			if err != nil {
 				return err
 			}
-			cfg, err := brokerConfig(set, b, strings.TrimSpace(string(uid)), addrs, o.Log)
+			bc, err := brokerConfig(set, b, strings.TrimSpace(string(uid)), addrs, cfg.Log)
 			if err != nil {
 				return err
 			}
-			r, err := broker.NewRabbitMQ(rabbit, cfg, o.Log)
+			r, err := broker.NewRabbitMQ(rabbit, bc, cfg.Log)
 			if err != nil {
 				return err
 			}
@@ -56,18 +56,18 @@ func Reset(o Options) error {
 			if err != nil {
 				return err
 			}
-			o.Log.Info("deleted the broker's exchanges and queues on RabbitMQ", "broker", b.Name, "uid", cfg.UID)
+			cfg.Log.Info("deleted the broker's exchanges and queues on RabbitMQ", "broker", b.Name, "uid", bc.UID)
 		}
 	}
-	if err := os.RemoveAll(o.Data); err != nil {
+	if err := os.RemoveAll(cfg.Data); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
-	o.Log.Info("deleted the data folder", "data", o.Data)
+	cfg.Log.Info("deleted the data folder", "data", cfg.Data)
 	return nil
 }
 
 // manifestPaths are the manifests devstack runs: the project's knative/
-// and eventing/ folders, and the extra ones of o.
-func manifestPaths(o Options) []string {
-	return append([]string{filepath.Join(o.Root, "knative"), filepath.Join(o.Root, "eventing")}, o.Manifests...)
+// and eventing/ folders, and the extra ones of cfg.
+func manifestPaths(cfg Config) []string {
+	return append([]string{filepath.Join(cfg.Root, "knative"), filepath.Join(cfg.Root, "eventing")}, cfg.Manifests...)
 }

@@ -72,25 +72,25 @@ func deadLetterStore(set *manifest.Set, b manifest.Broker, env environment) (map
 }
 
 // recordRun writes the run's record to the data folder, and removes it
-// first thing when devstack stops.
-func recordRun(data, api string, set *manifest.Set, env environment, addrs addresses, running *stack) error {
-	r := runRecord{API: api}
-	for _, b := range set.Brokers {
-		store, err := deadLetterStore(set, b, env)
+// first thing when the Stack stops.
+func (s *Stack) recordRun() error {
+	r := runRecord{API: s.base}
+	for _, b := range s.set.Brokers {
+		store, err := deadLetterStore(s.set, b, s.env)
 		if err != nil {
 			return err
 		}
-		r.Brokers = append(r.Brokers, brokerRecord{Name: b.Name, Ingress: addrs.brokers[b.Name], DeadLetters: store})
+		r.Brokers = append(r.Brokers, brokerRecord{Name: b.Name, Ingress: s.addrs.brokers[b.Name], DeadLetters: store})
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	file := filepath.Join(data, runFile)
+	file := filepath.Join(s.cfg.Data, runFile)
 	if err := writeFileAtomic(file, b); err != nil {
 		return fmt.Errorf("record the run: %w", err)
 	}
-	running.push(func() error { return removeIfExists(file) })
+	s.stops.push(func() error { return removeIfExists(file) })
 	return nil
 }
 
@@ -180,14 +180,24 @@ func DeadLetters(ctx context.Context, o DeadLettersOptions) error {
 	return fmt.Errorf("devstack runs no broker %s", o.Broker)
 }
 
-// Trace writes the traces that id names (a trace id, or an order's or any
-// other id their lines mention) to out, from the functions' lines kept in
-// the data folder, by a running devstack or one that has stopped.
-func Trace(data, id string, out io.Writer) error {
-	file := filepath.Join(data, traces.File)
-	found, err := traces.Find(id, file+".1", file)
+// TraceOptions configures Trace.
+type TraceOptions struct {
+	// Data is the data folder of the devstack, running or stopped, whose
+	// functions' lines to read.
+	Data string
+	// ID is a trace id, or an order's or any other id the lines mention.
+	ID  string
+	Out io.Writer
+}
+
+// Trace writes the traces that o.ID names to o.Out, from the functions'
+// lines kept in the data folder, by a running devstack or one that has
+// stopped.
+func Trace(o TraceOptions) error {
+	file := filepath.Join(o.Data, traces.File)
+	found, err := traces.Find(o.ID, file+".1", file)
 	if err != nil {
 		return fmt.Errorf("%w in %s", err, file)
 	}
-	return traces.Print(out, found)
+	return traces.Print(o.Out, found)
 }
