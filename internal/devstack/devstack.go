@@ -135,7 +135,7 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 	if err := s.recordRun(); err != nil {
 		return err
 	}
-	printTable(s.cfg.Stdout, s.base, s.set, s.services, s.serves)
+	s.printTable(s.cfg.Stdout)
 	return nil
 }
 
@@ -509,7 +509,7 @@ func (s *Stack) serveAPI() {
 	table := route.New(s.set.Routes)
 	s.serves = whatServes(s.set, table)
 	srv := &http.Server{
-		Handler:           apiHandler(table, s.services, statusHandler(s.base, s.set, s.services, s.serves, s.addrs)),
+		Handler:           apiHandler(table, s.services, s.statusHandler()),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {

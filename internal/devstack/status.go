@@ -60,14 +60,15 @@ type BrokerStatus struct {
 	Ingress string `json:"ingress"`
 }
 
-func statusHandler(base string, set *manifest.Set, services map[string]*supervisor.Service, serves map[string][]string, addrs addresses) http.Handler {
+// statusHandler serves the Stack's Status at StatusPath.
+func (s *Stack) statusHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := Status{API: base}
-		for _, s := range set.Services {
-			st.Functions = append(st.Functions, FunctionStatus{Status: services[s.Name].Status(), Serves: serves[s.Name]})
+		st := Status{API: s.base}
+		for _, svc := range s.set.Services {
+			st.Functions = append(st.Functions, FunctionStatus{Status: s.services[svc.Name].Status(), Serves: s.serves[svc.Name]})
 		}
-		for _, b := range set.Brokers {
-			st.Brokers = append(st.Brokers, BrokerStatus{Name: b.Name, Ingress: addrs.brokers[b.Name]})
+		for _, b := range s.set.Brokers {
+			st.Brokers = append(st.Brokers, BrokerStatus{Name: b.Name, Ingress: s.addrs.brokers[b.Name]})
 		}
 		httpapi.WriteJSON(w, http.StatusOK, st)
 	})
@@ -122,24 +123,24 @@ func service(d manifest.Destination) (string, bool) {
 
 // printTable prints the functions, what they serve and their state, and
 // the address of the API.
-func printTable(w io.Writer, base string, set *manifest.Set, services map[string]*supervisor.Service, serves map[string][]string) {
+func (s *Stack) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FUNCTION\tSERVES\tSTATE")
-	for _, s := range set.Services {
-		what := serves[s.Name]
+	for _, svc := range s.set.Services {
+		what := s.serves[svc.Name]
 		if len(what) == 0 {
 			what = []string{"nothing"}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, what[0], services[s.Name].Status().State)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", svc.Name, what[0], s.services[svc.Name].Status().State)
 		for _, w := range what[1:] {
 			fmt.Fprintf(tw, "\t%s\t\n", w)
 		}
 	}
-	for _, c := range set.ContainerSources {
+	for _, c := range s.set.ContainerSources {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, "source", "always on")
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\nThe API is at %s (devstack's status at %s%s). Stop with Ctrl-C.\n", base, base, StatusPath)
+	fmt.Fprintf(w, "\nThe API is at %s (devstack's status at %s%s). Stop with Ctrl-C.\n", s.base, s.base, StatusPath)
 }
 
 // PrintStatus prints the state of every function of the devstack that runs
