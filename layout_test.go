@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -110,4 +111,56 @@ func TestLayersPointOneWay(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDocsNameEveryPackage: README's "What is where" and CONTRIBUTING.md's
+// layout name every top-level folder and every package outside functions/,
+// so that what a newcomer reads is what go list shows.
+func TestDocsNameEveryPackage(t *testing.T) {
+	docs := map[string]string{
+		"README.md":       section(t, "README.md", "## What is where"),
+		"CONTRIBUTING.md": section(t, "CONTRIBUTING.md", "## Layout"),
+	}
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		for doc, text := range docs {
+			if !strings.Contains(text, e.Name()+"/") {
+				t.Errorf("%s does not name the folder %s/", doc, e.Name())
+			}
+		}
+	}
+	for _, p := range goList(t, "./internal/...", "./cmd/...") {
+		name := p.ImportPath[strings.LastIndex(p.ImportPath, "/")+1:]
+		word := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b`)
+		for doc, text := range docs {
+			if !word.MatchString(text) {
+				t.Errorf("%s does not name the package %s", doc, strings.TrimPrefix(p.ImportPath, module+"/"))
+			}
+		}
+	}
+}
+
+// section returns the part of the Markdown file that starts with heading
+// and ends at the next heading of its level.
+func section(t *testing.T, file, heading string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text, ok := strings.Cut(string(b), heading+"\n")
+	if !ok {
+		t.Fatalf("%s has no %q", file, heading)
+	}
+	level := heading[:strings.Index(heading, " ")+1]
+	if i := strings.Index(text, "\n"+level); i >= 0 {
+		text = text[:i]
+	}
+	return text
 }
