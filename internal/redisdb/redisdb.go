@@ -4,6 +4,7 @@ package redisdb
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,7 +38,8 @@ func Open(cfg *config.Env) *redis.Client {
 
 // marker marks, for unavailable.Is, the errors of go-redis that mean Redis
 // cannot be reached but are no net.Error: every connection of the pool is
-// busy past its timeout, or the client is closed.
+// busy past its timeout, the client is closed, or Redis closed the
+// connection under a command (EOF: it was stopped or killed).
 type marker struct{}
 
 func (marker) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -68,7 +70,8 @@ func markCmd(cmd redis.Cmder, err error) error {
 }
 
 func mark(err error) error {
-	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) {
+	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return unavailable.Mark(err)
 	}
 	return err

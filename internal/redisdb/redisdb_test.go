@@ -57,3 +57,42 @@ func TestRefusedConnectionIsUnavailable(t *testing.T) {
 		t.Errorf("Get from a Redis that refuses connections = %v; want an error unavailable.Is reports", err)
 	}
 }
+
+// A Redis killed while a command is in flight closes the connection: go-redis
+// reads EOF, no net.Error, yet the request that meets it must be a 503 (the
+// Redis chaos test found a 500 there).
+func TestConnectionClosedMidCommandIsUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			// Take the first bytes of a command, then die without a word.
+			_, _ = c.Read(make([]byte, 64))
+			c.Close()
+		}
+	}()
+	cfg := config.FromMap(map[string]string{"REDIS_URL": "redis://" + l.Addr().String() + "/0"})
+	client := redisdb.Open(cfg)
+	if err := cfg.Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	err = client.Set(context.Background(), "k", "v", 0).Err()
+	if err == nil || !unavailable.Is(err) {
+		t.Errorf("Set on a connection Redis closed = %v; want an error unavailable.Is reports", err)
+	}
+	_, err = client.TxPipelined(context.Background(), func(p redis.Pipeliner) error {
+		p.Set(context.Background(), "k", "v", 0)
+		return nil
+	})
+	if err == nil || !unavailable.Is(err) {
+		t.Errorf("a pipeline on a connection Redis closed = %v; want an error unavailable.Is reports", err)
+	}
+}
