@@ -3,9 +3,9 @@ package mongodb
 import (
 	"errors"
 	"io"
-	"net"
 	"testing"
 
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/unavailable"
 )
 
@@ -15,21 +15,8 @@ import (
 // one. Through the driver, a Ping ends in a server selection timeout either
 // way, so the mark is tested here, where it is made.
 func TestDialerMarksWhatMeansTheServerIsDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close() // a server that goes away mid-conversation
-		}
-	}()
-	c, err := dialer{}.DialContext(t.Context(), "tcp", l.Addr().String())
+	// A server that goes away mid-conversation.
+	c, err := dialer{}.DialContext(t.Context(), "tcp", testkit.HangUp(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,9 +26,7 @@ func TestDialerMarksWhatMeansTheServerIsDown(t *testing.T) {
 		t.Errorf("Read of a connection the server closed = %v; want io.EOF, marked for unavailable.Is", err)
 	}
 
-	closed := l.Addr().String()
-	l.Close()
-	if _, err := (dialer{}).DialContext(t.Context(), "tcp", closed); err == nil || !unavailable.Is(err) {
+	if _, err := (dialer{}).DialContext(t.Context(), "tcp", testkit.ClosedAddr(t)); err == nil || !unavailable.Is(err) {
 		t.Errorf("dial of an address that refuses = %v; want an error unavailable.Is reports", err)
 	}
 }

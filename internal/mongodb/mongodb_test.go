@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketing-on-knative/ticketing/internal/config"
 	"github.com/ticketing-on-knative/ticketing/internal/mongodb"
+	"github.com/ticketing-on-knative/ticketing/internal/testkit"
 	"github.com/ticketing-on-knative/ticketing/internal/unavailable"
 )
 
@@ -23,22 +24,10 @@ func ping(t *testing.T, uri string) error {
 	return client.Ping(context.Background(), nil)
 }
 
-// closedAddr returns an address on which nothing listens: a dial is refused.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // A database that refuses the connection is down, not a bug: the request
 // that meets it must be a 503.
 func TestRefusedConnectionIsUnavailable(t *testing.T) {
-	err := ping(t, "mongodb://"+closedAddr(t)+"/?directConnection=true")
+	err := ping(t, "mongodb://"+testkit.ClosedAddr(t)+"/?directConnection=true")
 	if err == nil || !unavailable.Is(err) {
 		t.Errorf("Ping of a server that refuses connections = %v; want an error unavailable.Is reports", err)
 	}

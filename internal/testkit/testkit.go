@@ -1,8 +1,8 @@
 // Package testkit holds what tests of every layer share: waiting for a
-// condition, and a log that a program writes while a test reads it. Its
-// subpackages run the real services and the functions (testenv, functest),
-// stand in for Stripe (stripetest), and drive the whole system (load, chaos,
-// fuzztest).
+// condition, a log that a program writes while a test reads it, and
+// addresses where a server refuses or hangs up. Its subpackages run the
+// real services and the functions (testenv, functest), stand in for Stripe
+// (stripetest), and drive the whole system (load, chaos, fuzztest).
 package testkit
 
 import (
